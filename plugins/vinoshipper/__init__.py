@@ -1,0 +1,1 @@
+"""The vinoshipper integration."""

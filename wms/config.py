@@ -1,0 +1,50 @@
+"""Configuration: defaults, overridden by environment variables, overridden by create_app(config)."""
+
+import os
+
+BUILTIN_PLUGINS = [
+    "plugins.shopify",
+    "plugins.woocommerce",
+    "plugins.winedirect",
+    "plugins.vintrace",
+    "plugins.vinoshipper",
+]
+
+
+def _bool(value):
+    return str(value).lower() in ("1", "true", "yes", "on")
+
+
+def from_environment(instance_path):
+    """Settings read from WMS_* variables (and REDIS_URL), with working defaults for a laptop."""
+    env = os.environ
+    return {
+        "SECRET_KEY": env.get("WMS_SECRET_KEY"),
+        "SQLALCHEMY_DATABASE_URI": env.get("WMS_DATABASE_URL")
+        or "sqlite:///" + os.path.join(instance_path, "wms.sqlite"),
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        "WMS_ENCRYPTION_KEYS": env.get("WMS_ENCRYPTION_KEYS", ""),
+        "WMS_DEMO": _bool(env.get("WMS_DEMO", "0")),
+        "WMS_ALLOW_PRIVATE_REMOTES": _bool(env.get("WMS_ALLOW_PRIVATE_REMOTES", "0")),
+        "WMS_PUSH_WINDOW_SECONDS": float(env.get("WMS_PUSH_WINDOW_SECONDS", "30")),
+        "WMS_AUTO_UPGRADE_DB": _bool(env.get("WMS_AUTO_UPGRADE_DB", "1")),
+        "WMS_LOAD_ENTRYPOINTS": _bool(env.get("WMS_LOAD_ENTRYPOINTS", "1")),
+        "SESSION_COOKIE_SECURE": _bool(env.get("WMS_SECURE_COOKIES", "0")),
+        "WMS_PUBLIC_URL": env.get("WMS_PUBLIC_URL", "http://127.0.0.1:5000"),
+    }
+
+
+DEFAULTS = {
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,       # CSV imports; JSON API bodies have their own limit
+    "WMS_API_MAX_BODY": 1024 * 1024,
+    "WMS_API_MAX_BATCH": 1000,
+    "WMS_PLUGINS": BUILTIN_PLUGINS,
+    "WMS_LOGIN_ATTEMPTS": 5,                     # per username and per address, per window
+    "WMS_LOGIN_WINDOW_SECONDS": 300,
+    "WTF_CSRF_TIME_LIMIT": None,                 # tokens live as long as the session
+}

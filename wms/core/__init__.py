@@ -1,0 +1,1 @@
+"""The warehouse domain: models and the services that own every stock and order rule."""

@@ -1,0 +1,1 @@
+"""Sandboxes: faithful fakes of remote APIs served on loopback, with fault switches."""
