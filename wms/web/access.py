@@ -40,6 +40,10 @@ def set_blueprint_rule(blueprint, rule):
     _BLUEPRINT_RULES[blueprint.name] = rule
 
 
+def blueprint_rules():
+    return dict(_BLUEPRINT_RULES)
+
+
 def rule_for(app, endpoint):
     if endpoint == "static" or endpoint.endswith(".static"):
         return "public"
@@ -89,6 +93,8 @@ OPERATOR_NAV = [
 ADMIN_NAV = [
     ("admin.warehouses", "Warehouses"),
     ("admin.users", "Users"),
+    ("integrations.plugins", "Plugins"),
+    ("integrations.activity", "Activity"),
 ]
 
 

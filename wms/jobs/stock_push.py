@@ -1,0 +1,143 @@
+"""Debounced stock push, per store.
+
+A stock change marks the store's mapped products dirty (change_seq + 1) and, if no window is open,
+opens one: `push_due_at` is set and a `stock.push` message is emitted for the end of the window.
+Changes inside the window only mark products dirty. The push clears the window first (so a change
+during the push opens the next one), reads the *current* levels of every dirty product, hands them
+to the store's plugin in one call (the plugin batches as its API allows), and records what the remote
+now holds. Retrying a push is harmless: it always sends current values.
+"""
+
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from wms import outbox
+from wms.core.models import Product, WarehouseLevel
+from wms.core.models._base import utcnow
+from wms.extensions import db
+from wms.plugins.base import StockPushItem
+from wms.plugins.manager import plugin_host
+from wms.plugins.models import ProductMapping, RemoteLevel, StockPushState, Store
+
+
+def pushing_stores():
+    """Stores whose plugin is active, that are connected and have stock sync switched on."""
+    host = plugin_host()
+    active = host.active_names()
+    stores = db.session.scalars(select(Store).where(Store.plugin.in_(active), Store.status == "connected")).all()
+    return [s for s in stores if s.setting("stock_sync") and host.get(s.plugin).kind == "marketplace"]
+
+
+def stock_changed(messages):
+    """Handle a batch of stock.changed messages: mark dirty, open windows, tell the plugins."""
+    product_ids = sorted({p for m in messages for p in m.payload.get("product_ids", [])})
+    warehouse_ids = sorted({w for m in messages for w in m.payload.get("warehouse_ids", [])})
+    for store in pushing_stores():
+        mapped_warehouses = {loc.warehouse_id for loc in store.locations if loc.warehouse_id}
+        if not mapped_warehouses & set(warehouse_ids):
+            continue
+        mapped = db.session.scalars(select(ProductMapping.product_id).where(
+            ProductMapping.store_id == store.id, ProductMapping.product_id.in_(product_ids))).all()
+        if mapped:
+            mark_dirty(store, mapped)
+    plugin_host().hooks.wms_stock_changed(product_ids=product_ids, warehouse_ids=warehouse_ids)
+
+
+def mark_dirty(store, product_ids):
+    now = utcnow()
+    existing = {s.product_id: s for s in db.session.scalars(select(StockPushState).where(
+        StockPushState.store_id == store.id, StockPushState.product_id.in_(product_ids)))}
+    for product_id in product_ids:
+        state = existing.get(product_id)
+        if state is None:
+            db.session.add(StockPushState(store_id=store.id, product_id=product_id, change_seq=1, pushed_seq=0,
+                                          changed_at=now))
+        else:
+            state.change_seq += 1
+            state.changed_at = now
+    open_window(store)
+
+
+def window_seconds(store):
+    return float(store.setting("push_window_seconds") or current_app.config["WMS_PUSH_WINDOW_SECONDS"])
+
+
+def open_window(store, seconds=None):
+    """Open the store's push window unless one is open; returns True when this call opened it."""
+    seconds = window_seconds(store) if seconds is None else seconds
+    due = utcnow() + timedelta(seconds=seconds)
+    opened = db.session.execute(update(Store).where(Store.id == store.id, Store.push_due_at.is_(None))
+                                .values(push_due_at=due)).rowcount
+    if opened:
+        outbox.emit("stock.push", {"store_id": store.id}, delay_seconds=seconds)
+    return bool(opened)
+
+
+def push_store(store_id):
+    db.session.execute(update(Store).where(Store.id == store_id).values(push_due_at=None))
+    db.session.commit()
+    store = db.session.get(Store, store_id)
+    if store is None or store not in pushing_stores():
+        return 0
+    states = db.session.scalars(select(StockPushState).where(
+        StockPushState.store_id == store_id, StockPushState.change_seq > StockPushState.pushed_seq)).all()
+    seen = {s.product_id: s.change_seq for s in states}
+    items = build_items(store, sorted(seen))
+    db.session.commit()     # no transaction stays open across the remote calls
+    results = plugin_host().plugin_for(store).push_stock(store, items) if items else []
+    record_results(store, items, results, seen)
+    return len(items)
+
+
+def build_items(store, product_ids):
+    """What each dirty product should show at each mapped remote location, from current levels."""
+    host = plugin_host()
+    mappings = {m.product_id: m for m in db.session.scalars(select(ProductMapping).where(
+        ProductMapping.store_id == store.id, ProductMapping.product_id.in_(product_ids)))}
+    locations = [loc for loc in store.locations if loc.warehouse_id]
+    levels = {(lv.product_id, lv.warehouse_id): lv.available for lv in db.session.scalars(
+        select(WarehouseLevel).where(WarehouseLevel.product_id.in_(product_ids))
+        .execution_options(populate_existing=True))}
+    previous = {(r.product_id, r.remote_location_id): r for r in db.session.scalars(select(RemoteLevel).where(
+        RemoteLevel.store_id == store.id, RemoteLevel.product_id.in_(product_ids)))}
+    products = {p.id: p for p in db.session.scalars(select(Product).where(Product.id.in_(product_ids)))}
+    items = []
+    for product_id in product_ids:
+        mapping = mappings.get(product_id)
+        if mapping is None:
+            continue
+        for location in locations:
+            available = levels.get((product_id, location.warehouse_id), 0)
+            quantity = host.hooks.wms_available_to_sell(store=store, product=products[product_id],
+                                                        location=location, available=available)
+            last = previous.get((product_id, location.remote_id))
+            items.append(StockPushItem(product_id=product_id, sku=products[product_id].sku, mapping=mapping,
+                                       remote_location_id=location.remote_id, quantity=int(quantity),
+                                       pushed_quantity=last.pushed_quantity if last else None,
+                                       remote_quantity=last.remote_quantity if last else None))
+    return items
+
+
+def record_results(store, items, results, seen):
+    now = utcnow()
+    by_key = {(r.product_id, r.remote_location_id): r for r in results}
+    for item in items:
+        result = by_key.get((item.product_id, item.remote_location_id))
+        level = db.session.get(RemoteLevel, (store.id, item.product_id, item.remote_location_id))
+        if level is None:
+            level = RemoteLevel(store_id=store.id, product_id=item.product_id,
+                                remote_location_id=item.remote_location_id)
+            db.session.add(level)
+        if result is not None and result.ok:
+            level.pushed_quantity, level.remote_quantity = item.quantity, result.remote_quantity
+            level.status, level.message, level.pushed_at = "synced", None, now
+        else:
+            level.status = "failed"
+            level.message = (result.message if result else "The plugin returned no result for this item.")[:1000]
+    for product_id, seq in seen.items():
+        db.session.execute(update(StockPushState).where(
+            StockPushState.store_id == store.id, StockPushState.product_id == product_id,
+            StockPushState.pushed_seq < seq).values(pushed_seq=seq))
+    db.session.commit()
