@@ -97,6 +97,16 @@ def sweep():
     click.echo(run_sweep())
 
 
+@wms_cli.command("sandboxes")
+def sandboxes():
+    """Serve the sandbox of every active plugin on loopback (demo mode), until stopped."""
+    from flask import current_app
+
+    from wms.sandbox.demo import serve_forever
+
+    serve_forever(current_app._get_current_object())
+
+
 @wms_cli.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)

@@ -21,6 +21,7 @@ def run_everything(app, host, port, web_workers):
     flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
     children = [
         subprocess.Popen(flask + ["wms", "worker"], env=env),
+        *([subprocess.Popen(flask + ["wms", "sandboxes"], env=env)] if app.config.get("WMS_DEMO") else []),
         subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(web_workers), "-b", f"{host}:{port}",
                           "--access-logfile", "-", "--log-level", "warning", "wsgi:app"], env=env),
     ]
@@ -52,5 +53,8 @@ def _banner(app, host, port, embedded):
     if demo_admin is not None and app.config.get("WMS_DEMO"):
         click.echo(f"  Sign in as {demo_admin.email} / winery-demo  (operator: operator@example.com / winery-demo)")
     click.echo(f"  Redis: {'embedded, in ' + app.instance_path if embedded else app.config['REDIS_URL']}")
+    if app.config.get("WMS_DEMO"):
+        click.echo("  Demo mode: activate a plugin (Admin > Plugins) and its sandbox starts on 127.0.0.1:51xx;")
+        click.echo("  the plugin's pages show the sandbox address to use for a store.")
     click.echo("  Press Ctrl-C to stop.")
     click.echo("")

@@ -31,6 +31,7 @@ class SampleShop(MarketplacePlugin):
     settings = (Setting("shop_label", "Label", required=True), Setting("api_secret", "Secret", "secret"))
     store_settings = (Setting("token", "Token", "secret", required=True),)
     guide_template = "sampleshop/guide.html"
+    sandbox = "tests.framework.sample_sandbox:create_app"
     blueprint = bp
 
     @hookimpl

@@ -86,6 +86,7 @@ class WMSPlugin(ABC):
     guide_template = None    # e.g. "shopify/guide.html"
     settings_template = None # a richer settings page of its own, if any
     blueprint = None
+    sandbox = None           # "module:factory" of its sandbox WSGI app, served in demo mode
 
     @hookimpl
     def wms_blueprints(self):

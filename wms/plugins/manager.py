@@ -133,6 +133,13 @@ class PluginHost:
                 for p in sorted(found, key=lambda p: (p.order, p.title))]
 
 
+def _demo_sandbox_url(app, name):
+    if not app.config.get("WMS_DEMO"):
+        return None
+    from wms.sandbox.demo import sandbox_addresses
+    return sandbox_addresses(app).get(name)
+
+
 def plugin_host():
     return current_app.extensions["wms"]
 
@@ -145,6 +152,7 @@ def init_plugins(app):
     app.extensions["wms.panels"] = host.panels
     from .activity import record_call
     app.extensions["wms.record_call"] = record_call
+    app.jinja_env.globals["demo_sandbox_url"] = lambda name: _demo_sandbox_url(app, name)
     for impl in host.pm.hook.wms_cli_commands.get_hookimpls():
         for command in impl.function() or []:
             from wms.cli import wms_cli

@@ -30,6 +30,7 @@ def _mark(rule):
 
 
 public = _mark("public")
+operator = _mark("operator")      # any signed-in user, on a blueprint whose default is admin
 admin_only = _mark("admin")
 token_auth = _mark("token")
 
