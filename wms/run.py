@@ -14,7 +14,13 @@ from wms.extensions import db
 from wms.jobs.connection import redis_url, stop_embedded
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def run_everything(app, host, port, web_workers):
+    signal.signal(signal.SIGTERM, _interrupt)   # stop everything on SIGTERM as on Ctrl-C
+    signal.signal(signal.SIGINT, _interrupt)
     env = dict(os.environ, WMS_AUTO_UPGRADE_DB="0")
     embedded = not app.config.get("REDIS_URL")
     env["REDIS_URL"] = redis_url(app)          # starts the embedded server when none is configured

@@ -143,3 +143,10 @@ ORDER_STATES = {
     "EXCEPTION": "exception",
     "RETURNED": "returned",
 }
+
+# Where the plugin points by default and where "View in WineDirect" links go. The real API host is
+# not published (the docs show https://api.example.com); the portal paths are our guess.
+DEFAULT_API_URL = "https://api.winedirectfulfillment.com"
+PORTAL_URL = "https://portal.winedirectfulfillment.com"
+PORTAL_ORDER_PATH = "/orders/{wine_direct_order_number}"
+PORTAL_PRODUCT_PATH = "/products/{sku}"

@@ -225,3 +225,18 @@ def test_rebuild_agrees_and_repairs_a_corrupted_cache(warehouse, product):
     db.session.commit()
     assert [(p.table, p.column, p.cached, p.ledger) for p in problems] == [("warehouse_level", "on_hand", 99, 8)]
     assert rebuild.compare() == []
+
+
+def test_csv_export_does_not_write_formulas_and_imports_them_back(app):
+    from wms.core.services import catalog
+    ProductFactory(sku="F-1", name="=HYPERLINK(\"http://evil\")", brand="@brand")
+    db.session.commit()
+    text = catalog.export_products_csv()
+    assert "'=HYPERLINK" in text and "'@brand" in text
+    db.session.execute(StockMovement.__table__.delete())
+    from wms.core.models import Product
+    db.session.execute(Product.__table__.delete())
+    db.session.commit()
+    assert catalog.import_products_csv(text) == (1, 0)
+    product = db.session.scalar(select(Product))
+    assert product.name == "=HYPERLINK(\"http://evil\")" and product.brand == "@brand"

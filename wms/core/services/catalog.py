@@ -137,12 +137,30 @@ def find_product(code):
             or db.session.scalar(select(Product).where(func.lower(Product.sku) == code.lower())))
 
 
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def _csv_cell(value):
+    """Text that a spreadsheet would run as a formula is written with a leading apostrophe."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _from_csv_cell(value):
+    if isinstance(value, str) and value.startswith("'") and value[1:2] in FORMULA_STARTS:
+        return value[1:]
+    return value
+
+
 def export_products_csv():
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for product in db.session.scalars(select(Product).order_by(Product.sku)):
-        writer.writerow(["" if getattr(product, c) is None else getattr(product, c) for c in CSV_COLUMNS])
+        writer.writerow([_csv_cell(getattr(product, c)) for c in CSV_COLUMNS])
     return out.getvalue()
 
 
@@ -158,7 +176,7 @@ def import_products_csv(text):
                            f"{', '.join(CSV_COLUMNS)}.", field="file")
     row_errors, created, updated, seen = [], 0, 0, set()
     for number, row in enumerate(reader, start=2):
-        row = {k.strip(): v for k, v in row.items() if k}
+        row = {k.strip(): _from_csv_cell(v) for k, v in row.items() if k}
         sku = _text(row.get("sku")).lower()
         if sku in seen:
             row_errors.append((number, f"SKU {row.get('sku')} appears twice in the file."))

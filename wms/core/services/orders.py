@@ -92,6 +92,8 @@ def create_order(data, user=None):
     if warehouse is None:
         warehouse, default_process = default_route()
         process = process or default_process
+    elif process is None:
+        process = next((p for p in warehouse.shipping_processes if p.is_active), None)
     if process is not None and process.warehouse_id != warehouse.id:
         raise ServiceError("bad_route", "The shipping process belongs to another warehouse.",
                            field="shipping_process")
