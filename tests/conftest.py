@@ -22,6 +22,8 @@ from wms.extensions import db
 
 configure_hasher(time_cost=1, memory_cost=8, parallelism=1)
 
+pytest_plugins = ["tests.browser_fixtures"]
+
 TEST_DATABASE_URL = os.environ.get("WMS_TEST_DATABASE_URL")
 
 

@@ -3,7 +3,7 @@
 import os
 
 # Dotted paths of the plugin modules shipped with the product; each exposes `plugin`.
-BUILTIN_PLUGINS = []
+BUILTIN_PLUGINS = ["plugins.winedirect", "plugins.vintrace", "plugins.vinoshipper"]
 
 
 def _bool(value):

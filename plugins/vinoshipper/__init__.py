@@ -1,1 +1,3 @@
 """The vinoshipper integration."""
+
+from .plugin import plugin  # noqa: F401

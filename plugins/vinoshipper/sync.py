@@ -18,7 +18,7 @@ looks up the same number and never creates a second order) and the card's activi
 """
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
@@ -80,8 +80,10 @@ def make_client(cfg=None):
     if not key or not secret:
         raise ConfigError("not_configured", "Enter the Vinoshipper API key and secret in the plugin "
                           "settings (Account > Integrations > API Keys in Vinoshipper).")
+    from flask import current_app
     return VinoshipperClient(key, secret, base_url=(cfg.get("base_url") or vs.PRODUCTION_BASE_URL).strip(),
-                             timeout=(5, 20))
+                             timeout=(5, 20),
+                             backoff_seconds=current_app.config.get("VINOSHIPPER_BACKOFF_SECONDS", 1.0))
 
 
 def parse_method_map(text):
@@ -169,14 +171,14 @@ def set_status(record, status, message, event=None, **changes):
 
 
 def remote_number(order, record):
-    """The Vinoshipper order number: the WMS number, made unique with the order id if another order
-    shares it. Fixed on the record before the first call."""
+    """The Vinoshipper order number: the WMS number, made unique with the order id if an earlier
+    order has the same number. Fixed on the record before the first call."""
     data = _data(record)
     if data.get("order_number"):
         return data["order_number"]
     number = (order.number or "").strip() or f"WMS-{order.id:05d}"
     shared = db.session.scalar(select(func.count()).select_from(Order).where(
-        Order.number == order.number, Order.id != order.id))
+        Order.number == order.number, Order.id < order.id))
     if shared:
         number = f"{number}-{order.id}"
     data["order_number"] = number
@@ -248,6 +250,7 @@ def order_request(order, number, cfg):
     return OrderRequest(
         order_number=number, customer=customer, ship_to=ship_to, lines=lines,
         rate_code=rate_code_for(order, cfg), ship_date=order.requested_ship_date,
+        paid=(order.financial_status or "paid").lower() == "paid",
         producer_note=(order.note or None), meta_fields={"wmsOrderId": str(order.id),
                                                          "wmsSource": order.source or "manual"})
 
@@ -294,10 +297,11 @@ def send_order(payload):
         record = record_for(order)
         set_status(record, "failed", exc.message, f"Failed to send: {exc.message}", problems=[exc.message])
         return
-    except PermanentRemoteError as exc:
+    except (PermanentRemoteError, ValueError) as exc:
         db.session.rollback()
         record = record_for(order)
-        set_status(record, "failed", exc.message, f"Failed to send: {exc.message}", problems=[exc.message])
+        message = getattr(exc, "message", None) or str(exc)
+        set_status(record, "failed", message, f"Failed to send: {message}", problems=[message])
         return
     except TransientRemoteError as exc:
         db.session.rollback()
@@ -314,6 +318,27 @@ def send_order(payload):
     set_status(record, "synced", f"Accepted by Vinoshipper as order {sent.order_number}.", text,
                stage="open", vs_status=sent.status, vs_order_status=sent.order_status, problems=[],
                problem_codes=[], id_scan_url=None)
+    route_to_vinoshipper_process(order, record)
+
+
+def route_to_vinoshipper_process(order, record):
+    """Once Vinoshipper holds the order, move it to the warehouse's Vinoshipper shipping process (one
+    with handler "vinoshipper"), if the warehouse has one, so it leaves the in-house pick lists."""
+    from wms.core.models import ShippingProcess
+    if order.shipping_process is not None and order.shipping_process.handler == NAME:
+        return
+    process = db.session.scalar(select(ShippingProcess).where(
+        ShippingProcess.warehouse_id == order.warehouse_id, ShippingProcess.handler == NAME,
+        ShippingProcess.is_active).order_by(ShippingProcess.id))
+    if process is None:
+        return
+    try:
+        order_service.route(order, order.warehouse, process)
+    except ServiceError as exc:
+        log_event(record, f"Left on its shipping process {order.shipping_process.name if order.shipping_process else ''}: "
+                          f"{exc.message}")
+        return
+    log_event(record, f"Routed to the shipping process {process.name}.")
 
 
 # -- person's actions ------------------------------------------------------------------------------
@@ -391,14 +416,16 @@ def void_order(payload):
 # -- fulfillment coming back -----------------------------------------------------------------------
 
 def _parse_time(value):
+    """An ISO time from Vinoshipper as naive UTC (how the WMS stores times), or None."""
     if not value:
         return None
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed.replace(tzinfo=None) if parsed.tzinfo is None else \
-        parsed.astimezone(tz=None).replace(tzinfo=None) if False else parsed.replace(tzinfo=None) - (parsed.utcoffset() or timedelta(0))
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    return parsed
 
 
 def vinoshipper_shipment(order):
@@ -428,10 +455,17 @@ def _record_shipment(order, record, status):
     carrier = next((p.get("carrier") for p in shipping.get("packages") or [] if p.get("carrier")),
                    shipping.get("carrier") or "UPS")
     tracking, url = _tracking_fields(status.tracking_numbers)
-    return order_service.ship(order, carrier=carrier, tracking_number=tracking,
-                              tracking_url=url if carrier == "UPS" else "",
-                              service=shipping.get("rateDescription") or "",
-                              source=NAME, remote_reference=status.order_number, auto_pick=True)
+    savepoint = db.session.begin_nested()      # a refusal halfway (a pick done, the next short) undoes all
+    try:
+        shipment = order_service.ship(order, carrier=carrier, tracking_number=tracking,
+                                      tracking_url=url if carrier == "UPS" else "",
+                                      service=shipping.get("rateDescription") or "",
+                                      source=NAME, remote_reference=status.order_number, auto_pick=True)
+    except ServiceError:
+        savepoint.rollback()
+        raise
+    savepoint.commit()
+    return shipment
 
 
 def apply_status(order, record, status):
@@ -445,6 +479,9 @@ def apply_status(order, record, status):
     data["tracking_numbers"] = list(status.tracking_numbers)
     record.data = data
     stage = status.stage
+    if record.status == "not_required":     # a person chose Don't Send: Vinoshipper's view is only shown
+        return (f"Vinoshipper status: {status.status} / {status.order_status}. The order is marked Don't Send "
+                "here, so nothing changes in the WMS.")
     if stage == "cancelled":
         if record.status != "voided":
             reason = status.cancel_reason or "cancelled in Vinoshipper"
@@ -536,18 +573,22 @@ def poll(payload=None):
         client = make_client(cfg)
     except ConfigError:
         return 0
+    from sqlalchemy import and_, or_
+    stage, vs_status = SyncRecord.data["stage"].as_string(), SyncRecord.data["vs_status"].as_string()
     records = db.session.scalars(select(SyncRecord).where(
         SyncRecord.plugin == NAME, SyncRecord.object_type == "order",
         SyncRecord.remote_reference.is_not(None),
-        SyncRecord.status.in_(("synced", "failed"))).order_by(SyncRecord.id)).all()
+        or_(and_(SyncRecord.status == "synced", stage.in_(POLL_STAGES)),
+            and_(SyncRecord.status == "failed", vs_status == vs.STATUS_AGE_VERIFICATION_FAILED)))
+        .order_by(SyncRecord.id)).all()
     cutoff = (utcnow() - WEBHOOK_POLL_AFTER).isoformat(timespec="seconds")
     checked, first_error = 0, None
     for record in records:
         data = _data(record)
         if record.status == "synced" and data.get("stage") not in POLL_STAGES:
             continue
-        if record.status == "failed" and data.get("stage") != "rejected" and not data.get("id_scan_url"):
-            continue
+        if record.status == "failed" and data.get("vs_status") != vs.STATUS_AGE_VERIFICATION_FAILED:
+            continue    # only an ID upload changes a rejected order by itself; the rest need a person
         if webhooks_enabled(cfg) and (data.get("checked_at") or "") > cutoff:
             continue
         order = db.session.get(Order, record.object_id)

@@ -1,1 +1,1 @@
-"""The vintrace integration."""
+from .plugin import plugin  # noqa: F401

@@ -21,16 +21,18 @@ outcome asks the source store to tag its order (`order.tag_requested`).
 
 from dataclasses import dataclass
 from decimal import Decimal
+from uuid import uuid4
 
 from flask import current_app
 from sqlalchemy import select
 
 from wms import outbox
-from wms.core.models import Order
+from wms.core.models import Order, OutboxMessage
 from wms.core.models._base import utcnow
 from wms.extensions import db
-from wms.integrations.errors import PermanentRemoteError, RemoteRejected, TransientRemoteError
+from wms.integrations.errors import PermanentRemoteError, TransientRemoteError
 from wms.integrations.http import DEFAULT_TIMEOUT
+from wms.jobs import runner
 from wms.plugins.models import SyncRecord
 
 from .client import OrderLine, VintraceClient
@@ -141,8 +143,20 @@ def _synced(order, record, sales_order, created):
     _set_data(record, sales_order_id=sales_order.id, sales_order_code=sales_order.code,
               external_transaction_id=sales_order.external_transaction_id, transient=False)
     request_tag(order, record, TAG_CREATED, f"Vintrace Sales Order {record.remote_reference}")
+    _settle_earlier_failures(order, record.remote_reference)
     db.session.flush()
     return Outcome("synced", record.message, record.remote_reference, sent=created)
+
+
+def _settle_earlier_failures(order, reference):
+    """Failed pushes of this order need no Retry any more: mark them done, saying why."""
+    earlier = db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.topic == PUSH_TOPIC, OutboxMessage.status.in_(("failed", "dead")))).all()
+    for message in earlier:
+        if (message.payload or {}).get("order_id") == order.id:
+            message.status = "done"
+            message.last_error = (f"Superseded: the order was sent later (Sales Order {reference}). "
+                                  f"Earlier error: {message.last_error or ''}")[:2000]
 
 
 # -- strict matching ------------------------------------------------------------------------------
@@ -190,47 +204,29 @@ def check_lines(order, products, price_list):
 def push_order(order, config):
     """Send one order (see the module docstring). Commits failures itself; raises for the runner:
     `OrderRejected` / `PermanentRemoteError` for a failure a person must fix, a
-    `TransientRemoteError` for one the runner retries with backoff."""
+    `TransientRemoteError` for one the runner retries with backoff.
+
+    Nothing is written to the session while Vintrace answers: the call log writes each call in
+    its own transaction, which an open write transaction would block on SQLite."""
     record = record_for(order)
     if record.status == "synced":
         return Outcome("synced", f"Already in Vintrace as Sales Order {record.remote_reference}; not sent again.",
                        record.remote_reference)
+    if order.status == "cancelled":
+        record.status, record.message = "not_required", "The order was cancelled before it was sent; nothing sent."
+        return Outcome("not_required", record.message)
     record.attempts += 1
     _set_data(record, last_attempt_at=utcnow().isoformat(timespec="seconds"))
+    lines = list(order.lines)
+    db.session.commit()
     missing = missing_settings(config)
     if missing:
         raise _raise_failed(order, record, "Vintrace is not set up: fill in " + ", ".join(missing)
                             + " on the Vintrace Settings page, then use Sync Orders.")
-    if not order.lines:
+    if not lines:
         raise _raise_failed(order, record, "The order has no lines; there is nothing to send.")
     try:
-        client = make_client(config)
-        customer, price_list = config["customer_name"], config["price_list"]
-        if not settings_verified(config) and client.find_customer(customer) is None:
-            raise _raise_failed(order, record, f"Customer '{customer}' does not exist in Vintrace (names must match "
-                                "exactly). Correct it on the Vintrace Settings page, then use Sync Orders.")
-        products = client.find_products_by_sku(sorted({l.sku for l in order.lines if l.sku}), price_list)
-        lines, problems = check_lines(order, products, price_list)
-        if problems:
-            raise _raise_failed(order, record, "Not sent: " + " ".join(problems)
-                                + " Fix the product in the store or in Vintrace, then use Sync Orders.")
-        existing = client.find_sales_order(external_id(order))
-        if existing is not None:
-            theirs = (existing.raw or {}).get("reference")
-            if theirs and theirs != wms_reference(order):
-                raise _raise_failed(
-                    order, record, f"Vintrace already has Sales Order {existing.code} with externalTransactionId "
-                    f"'{external_id(order)}' for {theirs}, not this order; rename one of the orders or "
-                    "enter this one in Vintrace by hand.")
-            return _synced(order, record, existing, created=False)
-        sales_order = client.create_sales_order(
-            customer_name=customer, price_list_name=price_list, lines=lines,
-            external_transaction_id=external_id(order), order_date=order.placed_at,
-            reference=wms_reference(order), storage_area_id=config.get("storage_area_id") or None,
-            notes=f"From the WMS ({order.source}{', store ' + str(order.store_id) if order.store_id else ''}).")
-        return _synced(order, record, sales_order, created=True)
-    except OrderRejected:
-        raise
+        sales_order, created, problem = _send(order, config)
     except TransientRemoteError as exc:
         record.status = "pending"
         record.message = (f"Vintrace did not answer ({exc.message}); retrying automatically. A retry looks the "
@@ -240,6 +236,37 @@ def push_order(order, config):
         raise
     except PermanentRemoteError as exc:
         raise _raise_failed(order, record, exc.message) from exc
+    if problem:
+        raise _raise_failed(order, record, problem)
+    return _synced(order, record, sales_order, created)
+
+
+def _send(order, config):
+    """(sales order, created, None) or (None, False, problem); only remote calls, no session writes."""
+    client = make_client(config)
+    customer, price_list = config["customer_name"], config["price_list"]
+    if not settings_verified(config) and client.find_customer(customer) is None:
+        return None, False, (f"Customer '{customer}' does not exist in Vintrace (names must match exactly). "
+                             "Correct it on the Vintrace Settings page, then use Sync Orders.")
+    products = client.find_products_by_sku(sorted({l.sku for l in order.lines if l.sku}), price_list)
+    lines, problems = check_lines(order, products, price_list)
+    if problems:
+        return None, False, ("Not sent: " + " ".join(problems)
+                             + " Fix the product in the store or in Vintrace, then use Sync Orders.")
+    existing = client.find_sales_order(external_id(order))
+    if existing is not None:
+        theirs = (existing.raw or {}).get("reference")
+        if theirs and theirs != wms_reference(order):
+            return None, False, (f"Vintrace already has Sales Order {existing.code} with externalTransactionId "
+                                 f"'{external_id(order)}' for {theirs}, not this order; rename one of the orders "
+                                 "or enter this one in Vintrace by hand.")
+        return existing, False, None
+    sales_order = client.create_sales_order(
+        customer_name=customer, price_list_name=price_list, lines=lines,
+        external_transaction_id=external_id(order), order_date=order.placed_at,
+        reference=wms_reference(order), storage_area_id=config.get("storage_area_id") or None,
+        notes=f"From the WMS ({order.source}{', store ' + str(order.store_id) if order.store_id else ''}).")
+    return sales_order, True, None
 
 
 def _raise_failed(order, record, message):
@@ -273,3 +300,57 @@ def find_orders(name):
     if not orders and not name.startswith("#"):
         orders = db.session.scalars(select(Order).where(Order.number == f"#{name}").order_by(Order.id)).all()
     return orders
+
+
+SAFETY_DELAY_SECONDS = 60   # a Sync Orders message the request could not finish runs in a worker then
+MAX_NAMES = 200
+
+
+@dataclass
+class SyncResult:
+    name: str                  # what the admin typed
+    order_id: int | None
+    number: str | None
+    ok: bool
+    status: str                # synced, failed, pending, not_found, not_required, busy
+    message: str
+    reference: str | None = None
+
+
+def sync_orders(names):
+    """Sync Orders: push each named order that is not in Vintrace yet; one result per order."""
+    results = []
+    for name in names:
+        orders = find_orders(name)
+        if not orders:
+            results.append(SyncResult(name, None, None, False, "not_found",
+                                      f"No order named '{name}' in the WMS."))
+            continue
+        for order in orders:
+            results.append(_sync_one(name, order))
+    return results
+
+
+def _sync_one(name, order):
+    record = record_for(order)
+    if record.status == "synced":
+        db.session.commit()
+        return SyncResult(name, order.id, order.number, True, "synced",
+                          f"Already in Vintrace as Sales Order {record.remote_reference}; not sent again.",
+                          record.remote_reference)
+    # The push is an outbox message like any other, run here and now; should this request die, a
+    # worker runs it once the safety delay is over (the claim lets exactly one of them run it).
+    message_id = outbox.emit(PUSH_TOPIC, {"order_id": order.id, "sync_orders": True},
+                             dedupe_key=f"{PUSH_TOPIC}:{order.id}:sync:{uuid4().hex}",
+                             delay_seconds=SAFETY_DELAY_SECONDS)
+    db.session.commit()
+    ran = runner.run(message_id)
+    db.session.expire_all()
+    record = record_for(order)
+    db.session.commit()
+    if ran == "not claimable":
+        return SyncResult(name, order.id, order.number, False, "busy",
+                          "A worker is sending this order right now; its result shows on the order page.")
+    ok = record.status == "synced"
+    return SyncResult(name, order.id, order.number, ok, record.status, record.message or ran,
+                      record.remote_reference if ok else None)

@@ -1,1 +1,3 @@
-"""The winedirect integration."""
+"""The WineDirect Fulfillment integration."""
+
+from .plugin import plugin  # noqa: F401

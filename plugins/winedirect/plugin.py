@@ -8,6 +8,7 @@ through `client.py`. Settings are plugin-wide: one WineDirect account per WMS.
 from flask import render_template, url_for
 
 from wms import outbox
+from wms.extensions import db
 from wms.plugins import FulfillmentPlugin, MenuItem, Panel, ScheduledJob, Setting, hookimpl
 
 from . import contract as c
@@ -61,7 +62,8 @@ class WineDirectPlugin(FulfillmentPlugin):
     def test_connection(self, store=None):
         client = sync.client()
         check = client.test_connection()
-        sync.note_connection(client, ok=check.ok, message=check.message, refreshes_before=0)
+        sync.note_connection(client, ok=check.ok, message=check.message, refreshes_before=client.token_refreshes)
+        db.session.commit()
         return check.ok, check.message
 
     # -- hooks -----------------------------------------------------------------------------
@@ -112,7 +114,8 @@ class WineDirectPlugin(FulfillmentPlugin):
                           order=50)]
         if page == "product" and obj is not None:
             return [Panel("WineDirect Fulfillment",
-                          render_template("winedirect/product_panel.html", **sync.product_panel_context(obj)),
+                          render_template("winedirect/product_panel.html", is_admin=bool(getattr(user, "is_admin", False)),
+                                          **sync.product_panel_context(obj)),
                           order=50)]
         return []
 

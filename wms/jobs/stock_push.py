@@ -45,7 +45,9 @@ def stock_changed(messages):
     plugin_host().hooks.wms_stock_changed(product_ids=product_ids, warehouse_ids=warehouse_ids)
 
 
-def mark_dirty(store, product_ids):
+def mark_dirty(store, product_ids, window_seconds=None):
+    """Mark products as changed for `store` and open its push window (after `window_seconds`, or the
+    store's window by default)."""
     now = utcnow()
     existing = {s.product_id: s for s in db.session.scalars(select(StockPushState).where(
         StockPushState.store_id == store.id, StockPushState.product_id.in_(product_ids)))}
@@ -57,7 +59,7 @@ def mark_dirty(store, product_ids):
         else:
             state.change_seq += 1
             state.changed_at = now
-    open_window(store)
+    open_window(store, window_seconds)
 
 
 def window_seconds(store):

@@ -15,7 +15,6 @@ from sqlalchemy.exc import IntegrityError
 from wms import outbox
 from wms.core.errors import ServiceError
 from wms.core.models import OutboxMessage, Product, ShippingProcess, Warehouse
-from wms.core.models._base import utcnow
 from wms.core.services.catalog import FieldErrors
 from wms.extensions import db
 from wms.integrations.errors import RemoteAuthError, RemoteError
@@ -23,8 +22,7 @@ from wms.integrations.http import check_remote_address
 from wms.jobs import runner, stock_push
 from wms.plugins import settings as plugin_settings
 from wms.plugins.manager import plugin_host
-from wms.plugins.models import ActivityLog, PluginState, ProductMapping, RemoteLevel, StockPushState, Store, \
-    StoreLocation
+from wms.plugins.models import ActivityLog, PluginState, ProductMapping, RemoteLevel, Store, StoreLocation
 
 from . import access
 from .forms import errors_from, int_or_none
@@ -88,13 +86,6 @@ def _marketplace_or_404(name):
     if plugin.kind != "marketplace":
         abort(404)
     return plugin
-
-
-def _store_or_404(store_id):
-    store = db.session.get(Store, store_id)
-    if store is None:
-        abort(404)
-    return store
 
 
 def _readable_secrets(token):
@@ -357,12 +348,12 @@ def _store_page(store, status=200, **forms):
 
 @bp.route("/stores/<int:store_id>", endpoint="store")
 def store_page(store_id):
-    return _store_page(_store_or_404(store_id))
+    return _store_page(db.get_or_404(Store, store_id))
 
 
 @bp.route("/stores/<int:store_id>/test", methods=["POST"])
 def store_test(store_id):
-    store = _store_or_404(store_id)
+    store = db.get_or_404(Store, store_id)
     try:
         plugin = plugin_host().plugin_for(store)
     except ServiceError as exc:
@@ -381,7 +372,7 @@ def store_test(store_id):
 
 @bp.route("/stores/<int:store_id>/settings", methods=["POST"])
 def store_settings(store_id):
-    store = _store_or_404(store_id)
+    store = db.get_or_404(Store, store_id)
     plugin = _plugin_or_404(store.plugin)
     try:
         current = _readable_secrets(store.credentials)[0]
@@ -419,7 +410,7 @@ def _refresh_locations(store, remote):
 
 @bp.route("/stores/<int:store_id>/locations/refresh", methods=["POST"])
 def store_refresh_locations(store_id):
-    store = _store_or_404(store_id)
+    store = db.get_or_404(Store, store_id)
     try:
         remote = plugin_host().plugin_for(store).remote_locations(store)
     except (ServiceError, RemoteError) as exc:
@@ -483,7 +474,7 @@ def _save_location_mapping(store, form):
 
 @bp.route("/stores/<int:store_id>/locations", methods=["POST"])
 def store_locations(store_id):
-    store = _store_or_404(store_id)
+    store = db.get_or_404(Store, store_id)
     try:
         _save_location_mapping(store, request.form)
         db.session.commit()
@@ -497,30 +488,14 @@ def store_locations(store_id):
     return redirect(url_for("integrations.store", store_id=store.id))
 
 
-def _mark_for_push(store, product_ids):
-    now = utcnow()
-    states = {s.product_id: s for s in db.session.scalars(select(StockPushState).where(
-        StockPushState.store_id == store.id, StockPushState.product_id.in_(product_ids)))}
-    for product_id in product_ids:
-        state = states.get(product_id)
-        if state is None:
-            db.session.add(StockPushState(store_id=store.id, product_id=product_id, change_seq=1, pushed_seq=0,
-                                          changed_at=now))
-        else:
-            state.change_seq = max(state.change_seq, state.pushed_seq) + 1
-            state.changed_at = now
-    db.session.flush()
-
-
 @bp.route("/stores/<int:store_id>/stock/retry", methods=["POST"])
 def store_retry_push(store_id):
-    store = _store_or_404(store_id)
+    store = db.get_or_404(Store, store_id)
     product_ids = sorted({level.product_id for level, _ in _failed_levels(store)})
     if not product_ids:
         flash(f"No failed stock push for {store.name}.", "info")
         return redirect(url_for("integrations.store", store_id=store.id))
-    _mark_for_push(store, product_ids)
-    stock_push.open_window(store, seconds=0)
+    stock_push.mark_dirty(store, product_ids, window_seconds=0)
     db.session.commit()
     flash(f"Pushing the current stock of {len(product_ids)} product(s) to {store.name} again.", "success")
     if store.status != "connected" or not store.setting("stock_sync"):

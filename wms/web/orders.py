@@ -176,13 +176,6 @@ def new():
 
 # -- order page ----------------------------------------------------------------------------------
 
-def _order_or_404(order_id):
-    order = db.session.get(Order, order_id)
-    if order is None:
-        abort(404)
-    return order
-
-
 def pick_bins(order):
     """{line_id: [(location, on_hand), ...]}: the bins of the order's warehouse holding each line's product."""
     product_ids = {line.product_id for line in order.lines if line.product_id and line.quantity_to_pick > 0}
@@ -220,7 +213,7 @@ def _detail_page(order, failed=None, errors=None, form=None, status=200):
 
 @bp.route("/<int:order_id>")
 def detail(order_id):
-    return _detail_page(_order_or_404(order_id))
+    return _detail_page(db.get_or_404(Order, order_id))
 
 
 def _run(order, action, call, target=None):
@@ -241,7 +234,7 @@ def _back(order):
 
 @bp.route("/<int:order_id>/lines/<int:line_id>/pick", methods=["POST"])
 def pick(order_id, line_id):
-    order = _order_or_404(order_id)
+    order = db.get_or_404(Order, order_id)
     line = next((l for l in order.lines if l.id == line_id), None)
     if line is None:
         abort(404)
@@ -260,7 +253,7 @@ def pick(order_id, line_id):
 
 @bp.route("/<int:order_id>/pack", methods=["POST"])
 def pack(order_id):
-    order = _order_or_404(order_id)
+    order = db.get_or_404(Order, order_id)
     _, refused = _run(order, "pack", lambda: order_service.pack(order, user=current_user))
     if refused:
         return refused
@@ -270,7 +263,7 @@ def pack(order_id):
 
 @bp.route("/<int:order_id>/ship", methods=["POST"])
 def ship(order_id):
-    order = _order_or_404(order_id)
+    order = db.get_or_404(Order, order_id)
     # The form remembers the status it was shown for: a second click on one form finds the order
     # already shipped, and is told so rather than refused.
     if order.status == "shipped" and request.form.get("seen_status") == "packed":
@@ -300,7 +293,7 @@ def _tracking_url(form):
 
 @bp.route("/<int:order_id>/cancel", methods=["POST"])
 def cancel(order_id):
-    order = _order_or_404(order_id)
+    order = db.get_or_404(Order, order_id)
     if order.status == "cancelled" and request.form.get("seen_status") not in (None, "", "cancelled"):
         flash(f"Order {order.number} was already cancelled.", "info")
         return _back(order)
@@ -316,7 +309,7 @@ def cancel(order_id):
 
 @bp.route("/<int:order_id>/release-hold", methods=["POST"])
 def release_hold(order_id):
-    order = _order_or_404(order_id)
+    order = db.get_or_404(Order, order_id)
     _, refused = _run(order, "release_hold", lambda: order_service.release_hold(order, user=current_user))
     if refused:
         return refused
@@ -329,7 +322,7 @@ def release_hold(order_id):
 
 @bp.route("/<int:order_id>/route", methods=["POST"])
 def route(order_id):
-    order = _order_or_404(order_id)
+    order = db.get_or_404(Order, order_id)
 
     def call():
         warehouse, process = _route_choice(request.form)
@@ -346,7 +339,7 @@ def route(order_id):
 
 @bp.route("/<int:order_id>/shipments/<int:shipment_id>/status", methods=["POST"])
 def shipment_status(order_id, shipment_id):
-    order = _order_or_404(order_id)
+    order = db.get_or_404(Order, order_id)
     shipment = db.session.get(Shipment, shipment_id)
     if shipment is None or shipment.order_id != order.id:
         abort(404)

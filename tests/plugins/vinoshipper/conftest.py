@@ -105,3 +105,63 @@ def shared_receiver():
 def receiver(shared_receiver):
     shared_receiver.received.clear()
     return shared_receiver
+
+
+# -- the plugin in the app: settings pointing at the sandbox, real jobs on Redis ---------------------
+
+@pytest.fixture
+def app_config(redis_url):
+    return {"WMS_PLUGINS": ["plugins.vinoshipper"], "REDIS_URL": redis_url, "WMS_RELAY_ON_COMMIT": True,
+            "WMS_RETRY_BACKOFF": (1, 1, 1), "VINOSHIPPER_BACKOFF_SECONDS": 0.01}
+
+
+@pytest.fixture
+def configure(app, server):
+    """configure(**settings): save the plugin's settings (secrets encrypted) and activate it."""
+    from wms.extensions import db
+    from wms.plugins.manager import plugin_host
+    from wms.plugins.settings import encrypt, state_for
+
+    def configure(states=("CA", "OR"), api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET,
+                  webhook_secret=None, base_url=None, **values):
+        plugin = plugin_host().get("vinoshipper")
+        state = state_for("vinoshipper")
+        settings = {s.key: s.default for s in plugin.settings if not s.is_secret}
+        settings.update(base_url=base_url or server.url, states=list(states), **values)
+        state.settings = settings
+        state.secrets = encrypt({k: v for k, v in {"api_key": api_key, "api_secret": api_secret,
+                                                   "webhook_secret": webhook_secret}.items() if v})
+        plugin_host().set_active("vinoshipper", True)
+        db.session.commit()
+        return plugin
+    return configure
+
+
+@pytest.fixture
+def vs_plugin(configure):
+    return configure()
+
+
+@pytest.fixture
+def stocked(app):
+    """A warehouse whose bin holds the sandbox's registered wines; returns (warehouse, {sku: product})."""
+    from tests.factories import ProductFactory, WarehouseFactory, bin_of
+    from wms.core.services import inventory
+    from wms.extensions import db
+
+    warehouse = WarehouseFactory(code="MAIN", name="Main cellar", bins=("A-01",))
+    products = {sku: ProductFactory(sku=sku, name=name, bottle_size_ml=ml) for sku, name, ml in (
+        ("CAB21-750", "Estate Cabernet Sauvignon", 750), ("CHARD22-750", "Reserve Chardonnay", 750),
+        ("CAB21-1500", "Estate Cabernet Sauvignon Magnum", 1500))}
+    db.session.flush()
+    for product in products.values():
+        inventory.receive(product, bin_of(warehouse), 100)
+    db.session.commit()
+    return warehouse, products
+
+
+@pytest.fixture
+def web(app, admin):
+    """A Flask test client signed in as an admin (the module's `client` is the Vinoshipper client)."""
+    from tests.conftest import login_as
+    return login_as(app.test_client(), admin)

@@ -100,3 +100,48 @@ def stocked(client, control):
     client.upsert_product(wine())
     control.seed("CAB21-750", 120, "PSO")
     return "CAB21-750"
+
+
+# --- the plugin in the app -------------------------------------------------------------------
+@pytest.fixture
+def app_config(redis_url):
+    return {"WMS_PLUGINS": ["plugins.winedirect"], "REDIS_URL": redis_url, "WMS_RELAY_ON_COMMIT": True,
+            "WMS_RETRY_BACKOFF": (1, 1, 1), "WINEDIRECT_HTTP_TIMEOUT": (2, 1)}
+
+
+def plugin_settings(url, **changes):
+    values = {"api_url": url, "username": DEFAULT_CONFIG["username"], "account_name": DEFAULT_CONFIG["account_name"],
+              "account_number": DEFAULT_CONFIG["account_number"], "supplier_name": DEFAULT_CONFIG["supplier_name"],
+              "supplier_id": DEFAULT_CONFIG["supplier_id"], "default_warehouse": "PSO",
+              "default_shipping_method": "UPSGROUND", "packing_slip_template": "", "inventory_auto_sync": True,
+              "inventory_sync_minutes": 60, "shipment_sync_minutes": 15}
+    values.update(changes)
+    return values
+
+
+def configure(url, password=DEFAULT_CONFIG["password"], **changes):
+    from plugins.winedirect import sync
+    from wms.extensions import db
+    from wms.plugins.settings import encrypt, state_for
+    sync._CLIENTS.clear()
+    state = state_for("winedirect")
+    state.is_active = True
+    state.settings = plugin_settings(url, **changes)
+    state.secrets = encrypt({"password": password})
+    db.session.commit()
+
+
+@pytest.fixture
+def wd(app, make_server):
+    """The plugin active, its settings pointing at a fresh sandbox that accepts orders at once."""
+    server = make_server({"auto_process": True})
+    configure(server.url)
+    return server
+
+
+@pytest.fixture
+def wd_warehouses(wd, admin_client):
+    response = admin_client.post("/plugins/winedirect/warehouses/setup")
+    assert response.status_code == 302, response.text
+    from plugins.winedirect import sync
+    return {sync.wd_code(w): w for w in sync.winedirect_warehouses()}
