@@ -29,7 +29,7 @@ def emit(topic, payload, *, dedupe_key=None, delay_seconds=0):
         if existing is not None:
             return existing
     now = utcnow()
-    message_id = db.session.execute(_INSERT, {
+    message_id = db.session.connection().execute(_INSERT, {
         "topic": topic, "payload": json.dumps(payload), "dedupe_key": dedupe_key, "created_at": now,
         "available_at": now + timedelta(seconds=delay_seconds)}).scalar_one()
     db.session.info[SESSION_FLAG] = True

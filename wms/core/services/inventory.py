@@ -8,7 +8,7 @@ again: the earlier movement is returned instead.
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import make_transient_to_detached
 
 from wms import outbox
@@ -117,7 +117,7 @@ def _insert_movements(moves, user):
             "quantity": m.quantity, "reason": m.reason or None, "note": m.note, "reference": m.reference,
             "order_line_id": m.order_line_id, "user_id": user.id if user else None,
             "idempotency_key": m.idempotency_key, "reverses_id": m.reverses_id}
-        values["id"] = db.session.execute(_INSERT_MOVEMENT, values).scalar_one()
+        values["id"] = db.session.connection().execute(_INSERT_MOVEMENT, values).scalar_one()
         row = StockMovement(**values)
         make_transient_to_detached(row)   # it is in the database already: attach it without an INSERT
         db.session.add(row)
@@ -157,23 +157,22 @@ def _describe(product_id, location_id=None):
 
 # -- virtual locations -------------------------------------------------------------------------
 
-_VIRTUAL_IDS = {}
-
-
 def virtual_location(usage):
-    """The single global location of a virtual usage (supplier, customer, adjustment, partner)."""
+    """The single global location of a virtual usage (supplier, customer, adjustment, partner).
+
+    Kept in the session (every posting needs one), so it is looked up once per request or job."""
     usage = LocationUsage(usage)
-    cache_key = (str(db.engine.url), usage)
-    location_id = _VIRTUAL_IDS.get(cache_key)
-    location = db.session.get(Location, location_id) if location_id else None
-    if location is None or location.usage != usage.value or location.warehouse_id is not None:
-        location = db.session.scalar(select(Location).where(Location.warehouse_id.is_(None),
-                                                            Location.usage == usage.value))
+    cache = db.session.info.setdefault("wms.virtual_locations", {})
+    location = cache.get(usage)
+    if location is not None and inspect(location).persistent:
+        return location
+    location = db.session.scalar(select(Location).where(Location.warehouse_id.is_(None),
+                                                        Location.usage == usage.value))
     if location is None:
         location = Location(code=usage.value.upper(), name=usage.value.title(), usage=usage.value)
         db.session.add(location)
         db.session.flush()
-    _VIRTUAL_IDS[cache_key] = location.id
+    cache[usage] = location
     return location
 
 

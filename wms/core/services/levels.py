@@ -81,7 +81,7 @@ def _upsert_warehouses(changes):
     result = {}
     for product_id, warehouse_id in changes.warehouse_keys:
         key = (product_id, warehouse_id)
-        result[key] = tuple(db.session.execute(_UPSERT_WAREHOUSE, {
+        result[key] = tuple(db.session.connection().execute(_UPSERT_WAREHOUSE, {
             "product_id": product_id, "warehouse_id": warehouse_id,
             "on_hand": changes.warehouse_on_hand.get(key, 0),
             "committed": changes.warehouse_committed.get(key, 0)}).one())
@@ -92,7 +92,7 @@ def _upsert_locations(changes):
     result = {}
     for product_id, location_id in changes.location_keys:
         key = (product_id, location_id)
-        result[key] = db.session.execute(_UPSERT_LOCATION, {
+        result[key] = db.session.connection().execute(_UPSERT_LOCATION, {
             "product_id": product_id, "location_id": location_id,
             "warehouse_id": changes.location_warehouse[location_id],
             "on_hand": changes.location_on_hand[key]}).scalar_one()

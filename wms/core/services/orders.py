@@ -180,7 +180,7 @@ def _reserve(order):
         if granted:
             changes.commit(line.product_id, order.warehouse_id, granted)
             line.reservations.append(Reservation(product_id=line.product_id, warehouse_id=order.warehouse_id,
-                                                 quantity=granted))
+                                                 quantity=granted, status="active"))
         if granted < needed:
             short.append((line, needed - granted))
     if changes.warehouse_keys:
