@@ -84,3 +84,10 @@ def wait_for_windows(app, seconds=None):
         OutboxMessage.topic == "stock.push", OutboxMessage.status.in_(("pending", "queued"))))
     if due is not None:
         time.sleep(max(0.0, (due - utcnow()).total_seconds()) + 0.3)
+
+
+def run_through_window(app):
+    """Run the jobs, let the open push windows close, and run the jobs they start."""
+    run_jobs(app)
+    wait_for_windows(app)
+    run_jobs(app)

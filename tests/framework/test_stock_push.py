@@ -7,7 +7,7 @@ import requests
 from sqlalchemy import select
 
 from tests.factories import ProductFactory, bin_of
-from tests.framework.conftest import make_store, run_jobs, wait_for_windows
+from tests.framework.conftest import make_store, run_jobs, run_through_window, wait_for_windows
 from tests.framework.sample_sandbox import TOKEN
 from wms.core.models import OutboxMessage, WarehouseLevel
 from wms.core.services import inventory
@@ -77,14 +77,10 @@ def test_changes_during_a_push_open_the_next_window(app, warehouse, products, ac
     make_store("Shop", sandbox.url, warehouse, products)
     inventory.receive(products[0], bin_of(warehouse), 3)
     db.session.commit()
-    run_jobs(app)
-    wait_for_windows(app)
-    run_jobs(app)
+    run_through_window(app)
     inventory.receive(products[0], bin_of(warehouse), 2)
     db.session.commit()
-    run_jobs(app)
-    wait_for_windows(app)
-    run_jobs(app)
+    run_through_window(app)
     seen = remote(sandbox)
     assert seen["pushes"] == 2 and seen["levels"] == {f"{products[0].sku}@loc-1": 5}
 
@@ -93,9 +89,7 @@ def test_activity_log_holds_no_credential(app, warehouse, products, active_plugi
     make_store("Shop", sandbox.url, warehouse, products)
     inventory.receive(products[0], bin_of(warehouse), 3)
     db.session.commit()
-    run_jobs(app)
-    wait_for_windows(app)
-    run_jobs(app)
+    run_through_window(app)
     rows = db.session.scalars(select(ActivityLog)).all()
     assert rows and rows[0].method == "POST" and rows[0].path == "/levels" and rows[0].status == 200
     for row in rows:
