@@ -3,10 +3,12 @@ plugins add their own topics through `wms_job_handlers`."""
 
 import json
 
+from sqlalchemy import select
+
 from wms.core.models import Order, Shipment, ShippingProcess
 from wms.extensions import db
 from wms.plugins.manager import plugin_host
-from wms.plugins.models import Store, WebhookEvent
+from wms.plugins.models import ProductMapping, Store, WebhookEvent
 
 
 def _order(payload):
@@ -48,6 +50,36 @@ def webhook_received(payload):
     event.processed_at = utcnow()
 
 
+def order_tag_requested(payload):
+    """Tags from any plugin for an order, applied by the plugin of the store the order came from."""
+    order = _order(payload)
+    store = db.session.get(Store, order.store_id) if order and order.store_id else None
+    if store is None:
+        return
+    plugin = _active_marketplace(store)
+    if plugin is not None:
+        plugin.tag_order(store, order, list(payload.get("tags", [])), payload.get("note"))
+
+
+def product_tag_requested(payload):
+    """Tags for a product, applied in every store that maps it."""
+    mappings = db.session.scalars(select(ProductMapping).where(
+        ProductMapping.product_id == payload["product_id"]).order_by(ProductMapping.store_id)).all()
+    for mapping in mappings:
+        store = db.session.get(Store, mapping.store_id)
+        plugin = _active_marketplace(store)
+        if plugin is not None:
+            plugin.tag_product(store, mapping, list(payload.get("tags", [])), list(payload.get("remove_tags", [])))
+
+
+def _active_marketplace(store):
+    host = plugin_host()
+    plugin = host.get(store.plugin)
+    if plugin is None or plugin.kind != "marketplace" or not host.is_active(store.plugin):
+        return None
+    return plugin
+
+
 def stock_push(payload):
     from .stock_push import push_store
     push_store(payload["store_id"])
@@ -61,6 +93,8 @@ CORE_HANDLERS = {
     "store.saved": store_saved,
     "webhook.received": webhook_received,
     "stock.push": stock_push,
+    "order.tag_requested": order_tag_requested,
+    "product.tag_requested": product_tag_requested,
 }
 
 

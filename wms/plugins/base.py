@@ -133,6 +133,18 @@ class MarketplacePlugin(WMSPlugin):
     def handle_webhook(self, store, event):
         """Process a stored WebhookEvent. Runs in a worker; must be idempotent."""
 
+    def tag_order(self, store, order, tags, note=None):
+        """Add `tags` (and `note`, if given) to the store's copy of `order` (outbox topic
+        `order.tag_requested`). Runs in a worker; must be idempotent. Return False when the store
+        has no way to carry tags."""
+        return False
+
+    def tag_product(self, store, mapping, tags, remove_tags=()):
+        """Add `tags` to, and remove `remove_tags` from, the store's product behind `mapping`
+        (outbox topic `product.tag_requested`). Runs in a worker; must be idempotent. Return False
+        when the store has no way to carry tags."""
+        return False
+
 
 class FulfillmentPlugin(WMSPlugin):
     """A partner that takes orders routed to its shipping process (or records them)."""

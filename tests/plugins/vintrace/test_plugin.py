@@ -61,7 +61,7 @@ def test_a_store_order_creates_one_sales_order_with_the_right_lines(app, configu
     assert rec.data["tag"] == sync.TAG_CREATED and rec.data["sales_order_id"] == so["id"]
     tag = messages("order.tag_requested", order)
     assert len(tag) == 1 and tag[0].payload["tags"] == ["vintrace-order-created"]
-    assert tag[0].status == "skipped" and "No active handler" in tag[0].last_error
+    assert tag[0].status == "done"     # the core hands it to the store's plugin (here one without tags)
     assert messages(sync.PUSH_TOPIC, order)[0].status == "done"
 
     page = admin_web.get(f"/orders/{order.id}").get_data(as_text=True)
