@@ -24,6 +24,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.figures import figure  # noqa: E402
 from wms import create_app  # noqa: E402
 from wms.core.models import ApiToken, User  # noqa: E402
 from wms.core.services import catalog, inventory, rebuild  # noqa: E402
@@ -184,10 +185,17 @@ def main():
             rate, problems = service_run(url, args.movements, per_transaction, redis_url)
             goal = f">= {GOAL_SERVICE_SQLITE}" if name == "SQLite" and per_transaction == 1 else "-"
             print(f"| service | {name} | {per_transaction} | {rate:,.0f} | {goal} | {'yes' if not problems else 'NO'} |")
+            figure("ledger", f"movements through the service, {name}, {per_transaction} per transaction"
+                   + ("" if not problems else " (cache disagreed with the ledger)"),
+                   f"{rate:,.0f} movements/s", goal if goal == "-" else f"{goal} movements/s",
+                   None if goal == "-" else (rate >= GOAL_SERVICE_SQLITE and not problems))
     if args.api_seconds > 0:
         rate, p50, p99, errors, problems = api_run(args.api_seconds, redis_url)
         print(f"| POST /api/v1/movements, gunicorn -w 2, 8 clients | SQLite | 1 | {rate:,.0f} "
               f"(p50 {p50:.1f} ms, p99 {p99:.1f} ms, {errors} errors) | - | {'yes' if not problems else 'NO'} |")
+        figure("ledger", "POST /api/v1/movements, gunicorn -w 2, 8 clients, SQLite",
+               f"{rate:,.0f} requests/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, {errors} errors", "-",
+               None if not problems and not errors else False)
     redis_server.shutdown(save=False)
     shutil.rmtree(folder, ignore_errors=True)
 

@@ -23,6 +23,7 @@ from sqlalchemy import select, update  # noqa: E402
 
 from plugins.winedirect import sync  # noqa: E402
 from plugins.winedirect.sandbox import DEFAULT_CONFIG, create_app as create_sandbox  # noqa: E402
+from bench.figures import figure  # noqa: E402
 from wms import create_app  # noqa: E402
 from wms.core.models import OutboxMessage  # noqa: E402
 from wms.core.services import catalog, orders  # noqa: E402
@@ -132,6 +133,11 @@ def main():
             print(f"  {count:6d}  {path}")
         ok = confirmed == args.orders and len(records) == args.orders and all(n == 1 for n in per_number.values())
         print("OK" if ok else "FAILED: not every order was confirmed exactly once")
+        duplicates = sum(1 for n in per_number.values() if n > 1)
+        figure("winedirect_orders", f"{args.orders:,} routed orders submitted and confirmed",
+               f"{confirmed / elapsed:.1f} orders/s, {len(calls) / max(confirmed, 1):.2f} API calls per order, "
+               f"{duplicates} duplicates", "every order once", ok,
+               "WineDirect has no duplicate protection: a resubmitted order lands in Needing Action")
         return 0 if ok else 1
     finally:
         server.stop()

@@ -80,8 +80,9 @@ def is_private_host(host):
         return False  # unresolvable: the call itself will fail with a clear error
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
-        if (ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_reserved
-                or ip.is_multicast or ip.is_unspecified):
+        ip = getattr(ip, "ipv4_mapped", None) or ip
+        # not is_global also covers shared (carrier-grade NAT) and documentation ranges
+        if not ip.is_global or ip.is_multicast:
             return True
     return False
 
@@ -158,7 +159,7 @@ class RemoteHttp:
                 response = self.session.request(method, url, timeout=timeout or self.timeout, **kwargs)
             except requests.Timeout as exc:
                 error = f"timed out after {self._timeout_text(timeout)}"
-                raise RemoteTimeout(f"{self.plugin}: {method} {redact_url_path(url)} {error}") from exc
+                raise RemoteTimeout(f"{self.plugin}: {method} {self._shown(url)} {error}") from exc
             except requests.exceptions.SSLError as exc:
                 error = f"TLS error: {exc}"
                 raise RemoteUnavailable(
@@ -198,8 +199,12 @@ class RemoteHttp:
         t = timeout or self.timeout
         return f"{t[1] if isinstance(t, tuple) else t} s"
 
+    def _shown(self, url):
+        """The URL's path and query as logs and messages may show it: no credential, even in the path."""
+        return redact_text(redact_url_path(url), self.secrets)
+
     def _error_for(self, response, url):
-        where = f"{response.request.method} {redact_url_path(url)}"
+        where = f"{response.request.method} {self._shown(url)}"
         body = response.text[:2000]
         status = response.status_code
         if status == 429:
@@ -224,7 +229,7 @@ class RemoteHttp:
             plugin=self.plugin,
             store_id=self.store_id,
             method=method,
-            path=redact_text(redact_url_path(url), self.secrets),
+            path=self._shown(url),
             status=status,
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
             error=redact_text(str(error), self.secrets)[:1000] if error else None,
