@@ -312,6 +312,13 @@ def test_store_settings_save_keeps_a_blank_secret_and_announces_it(admin_client,
     assert [m.payload for m in outbox_rows("store.saved")] == [{"store_id": store.id, "created": False}]
 
 
+def test_store_settings_save_keeps_what_the_plugin_wrote_itself(admin_client, store):
+    store.settings = {"stock_sync": True, "orders_checked_at": "2026-12-01T10:00:00Z"}
+    db.session.commit()
+    admin_client.post(f"/admin/stores/{store.id}/settings", data={"api_secret": ""})
+    assert fresh(Store, store.id).settings == {"stock_sync": False, "orders_checked_at": "2026-12-01T10:00:00Z"}
+
+
 def test_refresh_locations_adds_new_ones_and_never_drops_a_mapped_one(admin_client, store, active_plugin, warehouse,
                                                                       monkeypatch):
     response = admin_client.post(f"/admin/stores/{store.id}/locations/refresh", follow_redirects=True)
