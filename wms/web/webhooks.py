@@ -2,13 +2,13 @@
 once (a repeated delivery id changes nothing), answer at once, and let a job process it."""
 
 from flask import Blueprint, jsonify, request
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import text
 
 from wms import outbox
 from wms.core.models._base import utcnow
 from wms.extensions import csrf, db
 from wms.plugins.manager import plugin_host
-from wms.plugins.models import Store, WebhookEvent
+from wms.plugins.models import PluginState, Store, WebhookEvent
 
 from . import access
 
@@ -22,7 +22,9 @@ def receive(plugin_name, store_id):
     host = plugin_host()
     store = db.session.get(Store, store_id)
     plugin = host.get(plugin_name)
-    if store is None or plugin is None or store.plugin != plugin_name or not host.is_active(plugin_name):
+    # Held for the whole request: verify_webhook reads the plugin's settings from this same row.
+    state = db.session.get(PluginState, plugin_name)
+    if store is None or plugin is None or store.plugin != plugin_name or not (state and state.is_active):
         return jsonify(code="unknown_store", message="No such store."), 404
     body = request.get_data(cache=False)
     if not plugin.verify_webhook(store, request.headers, body):
@@ -39,13 +41,16 @@ def receive(plugin_name, store_id):
     return jsonify(ok=True)
 
 
+# A fixed statement (ON CONFLICT ... DO NOTHING reads the same on SQLite and PostgreSQL): the intake
+# is the busiest write path after stock postings.
+_INSERT_ONCE = text(
+    "INSERT INTO webhook_event (plugin, store_id, topic, delivery_id, received_at, payload, status) "
+    "VALUES (:plugin, :store_id, :topic, :delivery_id, :received_at, :payload, 'received') "
+    "ON CONFLICT (plugin, store_id, delivery_id) DO NOTHING RETURNING id")
+
+
 def _store_once(plugin_name, store_id, topic, delivery_id, body):
     """Insert the delivery unless its id was seen; returns the new event id, or None for a duplicate."""
-    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = (insert(WebhookEvent)
-                 .values(plugin=plugin_name, store_id=store_id, topic=str(topic)[:120],
-                         delivery_id=str(delivery_id)[:200], received_at=utcnow(),
-                         payload=body.decode("utf-8", errors="replace"), status="received")
-                 .on_conflict_do_nothing(index_elements=["plugin", "store_id", "delivery_id"])
-                 .returning(WebhookEvent.id))
-    return db.session.execute(statement).scalar()
+    return db.session.connection().execute(_INSERT_ONCE, {
+        "plugin": plugin_name, "store_id": store_id, "topic": str(topic)[:120], "delivery_id": str(delivery_id)[:200],
+        "received_at": utcnow(), "payload": body.decode("utf-8", errors="replace")}).scalar()
