@@ -3,7 +3,7 @@
 import os
 
 # Dotted paths of the plugin modules shipped with the product; each exposes `plugin`.
-BUILTIN_PLUGINS = ["plugins.winedirect", "plugins.vintrace", "plugins.vinoshipper"]
+BUILTIN_PLUGINS = ["plugins.winedirect", "plugins.vintrace", "plugins.vinoshipper", "plugins.shopify", "plugins.woocommerce"]
 
 
 def _bool(value):

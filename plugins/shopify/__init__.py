@@ -1,1 +1,3 @@
-"""The shopify integration."""
+"""The Shopify integration."""
+
+from .plugin import plugin  # noqa: F401

@@ -31,6 +31,10 @@ ShopifyClient(shop, access_token=None, *, client_id=None, client_secret=None, re
                        notify_customer=False) -> dict
     returns_of_order(order_id) -> [dict];  approve_return(id) -> dict;  close_return(id) -> dict
     add_tags(resource_id, tags) -> [str]                    tagsAdd on an Order or a Product
+    remove_tags(resource_id, tags) -> [str]                 tagsRemove on an Order or a Product
+    close_order(order_id) -> dict                           orderClose
+    start_bulk_variants() -> operation id;  bulk_operation(id) / current_bulk_operation() -> dict | None
+    iter_bulk_variants(url) -> iterator of variant dicts    streams a finished export's JSONL
 
 Errors: `RemoteAuthError` (token refused, missing scope: ACCESS_DENIED), `RemoteRejected` (userErrors,
 invalid documents; `.code` is Shopify's code, `.user_errors` the list), `StaleQuantity` (subclass of
@@ -224,12 +228,15 @@ ADJUST_MUTATION = """mutation AdjustQuantities($input: InventoryAdjustQuantities
 ORDER_FIELDS = """id name email createdAt updatedAt cancelledAt closed displayFinancialStatus
   displayFulfillmentStatus tags note
   shippingAddress { name company address1 address2 city provinceCode zip countryCodeV2 phone }
-  lineItems(first: 30) { nodes { id sku title quantity unfulfilledQuantity variant { id } } pageInfo { hasNextPage endCursor } }"""
+  lineItems(first: 20) { nodes { id sku title quantity unfulfilledQuantity variant { id }
+    originalUnitPriceSet { shopMoney { amount } } } pageInfo { hasNextPage endCursor } }"""
 ORDERS_QUERY = """query Orders($first: Int!, $after: String, $query: String) {
   orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
     nodes { %s } pageInfo { hasNextPage endCursor } } }""" % ORDER_FIELDS
+ORDER_QUERY = """query Order($id: ID!) { order(id: $id) { %s } }""" % ORDER_FIELDS
 ORDER_LINES_QUERY = """query OrderLines($id: ID!, $after: String) { order(id: $id) {
-  lineItems(first: 100, after: $after) { nodes { id sku title quantity unfulfilledQuantity variant { id } }
+  lineItems(first: 100, after: $after) { nodes { id sku title quantity unfulfilledQuantity variant { id }
+    originalUnitPriceSet { shopMoney { amount } } }
     pageInfo { hasNextPage endCursor } } } }"""
 
 FULFILLMENT_ORDERS_QUERY = """query FulfillmentOrders($id: ID!, $first: Int!, $after: String) { order(id: $id) {
@@ -253,6 +260,12 @@ RETURN_CLOSE = """mutation Close($id: ID!) { returnClose(id: $id) { return { id 
 
 TAGS_ADD = """mutation Tags($id: ID!, $tags: [String!]!) { tagsAdd(id: $id, tags: $tags) {
   node { id ... on Order { tags } ... on Product { tags } } userErrors { field message } } }"""
+
+TAGS_REMOVE = """mutation TagsRemove($id: ID!, $tags: [String!]!) { tagsRemove(id: $id, tags: $tags) {
+  node { id ... on Order { tags } ... on Product { tags } } userErrors { field message } } }"""
+ORDER_CLOSE = """mutation OrderClose($input: OrderCloseInput!) { orderClose(input: $input) {
+  order { id closed closedAt } userErrors { field message } } }"""
+CURRENT_BULK = """query CurrentBulk { currentBulkOperation(type: QUERY) { id status errorCode objectCount url } }"""
 
 
 # -- the client -----------------------------------------------------------------------------------------
@@ -580,6 +593,19 @@ class ShopifyClient:
                 page = more["order"]["lineItems"]["pageInfo"]
             yield _order(node, lines)
 
+    def get_order(self, order_id):
+        """One order as it stands now (the shape orders_updated_since yields), or None when Shopify has none."""
+        node = self.graphql(ORDER_QUERY, {"id": to_gid("Order", order_id)}).get("order")
+        if node is None:
+            return None
+        lines = list(node["lineItems"]["nodes"])
+        page = node["lineItems"]["pageInfo"]
+        while page["hasNextPage"]:
+            more = self.graphql(ORDER_LINES_QUERY, {"id": node["id"], "after": page["endCursor"]})
+            lines += more["order"]["lineItems"]["nodes"]
+            page = more["order"]["lineItems"]["pageInfo"]
+        return _order(node, lines)
+
     def fulfillment_orders(self, order_id):
         nodes = self._pages(FULFILLMENT_ORDERS_QUERY, {"id": to_gid("Order", order_id)},
                             ("order", "fulfillmentOrders"), 5)
@@ -641,6 +667,42 @@ class ShopifyClient:
         payload = self._mutate(TAGS_ADD, {"id": resource_id, "tags": list(tags)}, "tagsAdd", "add tags",
                                retry_safe=True)
         return payload["node"]["tags"]
+
+    def remove_tags(self, resource_id, tags):
+        """tagsRemove on an Order or Product gid (removing a tag it does not carry is a no-op)."""
+        payload = self._mutate(TAGS_REMOVE, {"id": resource_id, "tags": list(tags)}, "tagsRemove", "remove tags",
+                               retry_safe=True)
+        return payload["node"]["tags"]
+
+    def close_order(self, order_id):
+        """orderClose; closing an order that is closed already changes nothing."""
+        payload = self._mutate(ORDER_CLOSE, {"input": {"id": to_gid("Order", order_id)}}, "orderClose",
+                               "close the order", retry_safe=True)
+        return payload["order"]
+
+    def start_bulk_variants(self):
+        """Start the bulk export of every variant; returns the operation's id (poll it with bulk_operation)."""
+        payload = self._mutate(BULK_RUN, {"query": BULK_VARIANTS}, "bulkOperationRunQuery",
+                               "start a bulk export of variants")
+        return payload["bulkOperation"]["id"]
+
+    def bulk_operation(self, operation_id):
+        """{id, status, error_code, object_count, url} of a bulk operation, or None when Shopify has none."""
+        return _bulk_status(self.graphql(BULK_POLL, {"id": operation_id})["node"])
+
+    def current_bulk_operation(self):
+        """The shop's newest bulk query operation of this app, or None."""
+        return _bulk_status(self.graphql(CURRENT_BULK)["currentBulkOperation"])
+
+    def iter_bulk_variants(self, url, chunk_size=65536):
+        """Stream a finished bulk export's JSONL line by line (memory stays flat however big the file)."""
+        response = self.http.get(url, stream=True)  # a signed URL: no token goes with it
+        try:
+            for line in response.iter_lines(chunk_size=chunk_size):
+                if line.strip():
+                    yield _variant(json.loads(line))
+        finally:
+            response.close()
 
 
 # -- answer helpers ----------------------------------------------------------------------------------------
@@ -726,4 +788,12 @@ def _order(node, lines):
             "tags": node["tags"], "note": node["note"], "shipping_address": node["shippingAddress"],
             "line_items": [{"id": li["id"], "sku": li["sku"], "title": li["title"], "quantity": li["quantity"],
                             "unfulfilled_quantity": li["unfulfilledQuantity"],
-                            "variant_id": (li["variant"] or {}).get("id")} for li in lines]}
+                            "variant_id": (li["variant"] or {}).get("id"),
+                            "price": _dig(li, ("originalUnitPriceSet", "shopMoney", "amount"))} for li in lines]}
+
+
+def _bulk_status(node):
+    if not node:
+        return None
+    return {"id": node["id"], "status": node["status"], "error_code": node.get("errorCode"),
+            "object_count": int(node.get("objectCount") or 0), "url": node.get("url")}

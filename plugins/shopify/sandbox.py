@@ -35,7 +35,8 @@ What it fakes
         `@idempotent(key:)`, `changeFromQuantity` on every row, CHANGE_FROM_QUANTITY_STALE, replay of
         a key returns the first answer, IDEMPOTENCY_KEY_PARAMETER_MISMATCH, 250 rows max),
         inventoryActivate, fulfillmentCreate, returnRequest, returnApproveRequest,
-        returnDeclineRequest, returnClose, tagsAdd (Order, Product), webhookSubscriptionCreate/Delete,
+        returnDeclineRequest, returnClose, tagsAdd and tagsRemove (Order, Product), orderClose,
+        webhookSubscriptionCreate/Delete,
         bulkOperationRunQuery (runs in a thread; JSONL with __parentId served over HTTP).
     Webhooks: POSTed to subscribed URIs with X-Shopify-Topic, -Hmac-Sha256 (base64 HMAC of the raw
         body), -Shop-Domain, -Webhook-Id, -Event-Id, -Triggered-At, -API-Version; payload shapes from
@@ -73,7 +74,8 @@ Control routes (under /_sandbox/shopify; JSON in and out)
 Config (create_app(config), all optional)
     apps {client_id: client_secret}, shops [domains], bucket_size, restore_rate, clock (for the bucket),
     token_lifetime, refresh_token_lifetime, require_expiring_tokens, webhook_retries,
-    webhook_first_retry_seconds, allow_http_webhooks, contract_dir (else WMS_SHOPIFY_CONTRACT_DIR,
+    webhook_first_retry_seconds, allow_http_webhooks, bulk_operation_seconds (how long each bulk
+    operation stays RUNNING before it executes), contract_dir (else WMS_SHOPIFY_CONTRACT_DIR,
     else the copy in plugins/shopify/contract/), first_id.
 
 Where it departs from the real API

@@ -1,1 +1,2 @@
-"""The woocommerce integration."""
+"""The WooCommerce integration."""
+from .plugin import plugin  # noqa: F401

@@ -229,6 +229,7 @@ class StockPriceUpdate:
     manage_stock: bool | None = None
     regular_price: str | Decimal | None = None
     sale_price: str | Decimal | None = None
+    inventory_delta: int | None = None  # added to Woo's current stock (when stock_quantity is None)
 
 
 @dataclass
@@ -500,6 +501,15 @@ class WooClient:
             params["_fields"] = ",".join(fields)
         return self._paginate("wc/v3/products", params)
 
+    def products_page(self, page, *, status="any"):
+        """One page of the full product listing in id order, and the number of pages (for parallel reads)."""
+        params = {"orderby": "id", "order": "asc", "status": status, "per_page": PAGE_SIZE, "page": int(page)}
+        items, response = self._request("GET", "wc/v3/products", params=params)
+        if not isinstance(items, list):
+            raise WooSetupError("unexpected_answer", detail="wc/v3/products did not answer a list")
+        pages = response.headers.get("X-WP-TotalPages")
+        return items, int(pages) if pages and pages.isdigit() else page
+
     def iter_variations(self, product_id, *, status="any", modified_after=None, **filters):
         params = {"orderby": "id", "order": "asc", "status": status, **filters}
         if modified_after is not None:
@@ -507,6 +517,10 @@ class WooClient:
         for variation in self._paginate(f"wc/v3/products/{int(product_id)}/variations", params):
             variation.setdefault("parent_id", int(product_id))
             yield variation
+
+    def iter_variation_list(self, product_id):
+        """Every variation of one product, drafts included, as a list."""
+        return list(self.iter_variations(product_id))
 
     def has_all_variations_route(self):
         if self._has_all_variations is None:
@@ -555,10 +569,11 @@ class WooClient:
         return self._request("PUT", f"wc/v3/products/{int(product_id)}/variations/{int(variation_id)}",
                              json=fields)[0]
 
-    def batch_update(self, updates):
+    def batch_update(self, updates, *, idempotent=True):
         """Stock/price updates; products via products/batch, variations via their parent's batch.
 
         Returns one `ItemResult` per update, in order. Item errors do not raise; call errors do.
+        Pass ``idempotent=False`` for ``inventory_delta`` updates: a retry could apply them twice.
         """
         updates = list(updates)
         groups = {}
@@ -570,7 +585,7 @@ class WooClient:
             for start in range(0, len(members), BATCH_LIMIT):
                 chunk = members[start:start + BATCH_LIMIT]
                 answer = self._request("POST", path, json={"update": [batch_item(u) for _, u in chunk]},
-                                       idempotent=True)[0]
+                                       idempotent=idempotent)[0]
                 answered = answer.get("update", []) if isinstance(answer, dict) else []
                 for (position, update), item in zip(chunk, answered):
                     results[position] = item_result(update, item)
@@ -671,6 +686,9 @@ def batch_item(update):
     if update.stock_quantity is not None:
         item["stock_quantity"] = int(update.stock_quantity)
         item["manage_stock"] = True if update.manage_stock is None else bool(update.manage_stock)
+    elif update.inventory_delta is not None:
+        item["inventory_delta"] = int(update.inventory_delta)
+        item["manage_stock"] = True
     elif update.manage_stock is not None:
         item["manage_stock"] = bool(update.manage_stock)
     if update.regular_price is not None:

@@ -105,6 +105,7 @@ def build_items(store, product_ids):
     previous = {(r.product_id, r.remote_location_id): r for r in db.session.scalars(select(RemoteLevel).where(
         RemoteLevel.store_id == store.id, RemoteLevel.product_id.in_(product_ids)))}
     products = {p.id: p for p in db.session.scalars(select(Product).where(Product.id.in_(product_ids)))}
+    available_to_sell = host.hooks.wms_available_to_sell   # the active plugins, read once per push
     items = []
     for product_id in product_ids:
         mapping = mappings.get(product_id)
@@ -112,8 +113,8 @@ def build_items(store, product_ids):
             continue
         for location in locations:
             available = levels.get((product_id, location.warehouse_id), 0)
-            quantity = host.hooks.wms_available_to_sell(store=store, product=products[product_id],
-                                                        location=location, available=available)
+            quantity = available_to_sell(store=store, product=products[product_id], location=location,
+                                         available=available)
             last = previous.get((product_id, location.remote_id))
             items.append(StockPushItem(product_id=product_id, sku=products[product_id].sku, mapping=mapping,
                                        remote_location_id=location.remote_id, quantity=int(quantity),
@@ -125,9 +126,11 @@ def build_items(store, product_ids):
 def record_results(store, items, results, seen):
     now = utcnow()
     by_key = {(r.product_id, r.remote_location_id): r for r in results}
+    existing = {(r.product_id, r.remote_location_id): r for r in db.session.scalars(select(RemoteLevel).where(
+        RemoteLevel.store_id == store.id, RemoteLevel.product_id.in_({i.product_id for i in items})))}
     for item in items:
         result = by_key.get((item.product_id, item.remote_location_id))
-        level = db.session.get(RemoteLevel, (store.id, item.product_id, item.remote_location_id))
+        level = existing.get((item.product_id, item.remote_location_id))
         if level is None:
             level = RemoteLevel(store_id=store.id, product_id=item.product_id,
                                 remote_location_id=item.remote_location_id)
@@ -141,5 +144,5 @@ def record_results(store, items, results, seen):
     for product_id, seq in seen.items():
         db.session.execute(update(StockPushState).where(
             StockPushState.store_id == store.id, StockPushState.product_id == product_id,
-            StockPushState.pushed_seq < seq).values(pushed_seq=seq))
+            StockPushState.pushed_seq < seq).values(pushed_seq=seq).execution_options(synchronize_session=False))
     db.session.commit()

@@ -34,8 +34,8 @@ class _ActiveHooks:
         self._host = host
 
     def __getattr__(self, name):
-        inactive = [p for n, p in self._host.pm.list_name_plugin()
-                    if n in self._host.plugin_names and n not in self._host.active_names()]
+        active = self._host.active_names()
+        inactive = [p for n, p in self._host.pm.list_name_plugin() if n in self._host.plugin_names and n not in active]
         return self._host.pm.subset_hook_caller(name, remove_plugins=inactive)
 
 

@@ -148,3 +148,19 @@ def save_plugin_settings(plugin, form):
     state.settings = values
     state.secrets = encrypt({k: v for k, v in secrets.items() if v})
     return state
+
+
+def deployment_option(key, default=None):
+    """A plugin's deployment option (a CA file, a timeout): app config `key`, else the environment's
+    `WMS_<key>`, so worker processes started with only environment variables see it too. A default
+    that is a tuple or a number gives the type: "2,3" becomes (2.0, 3.0)."""
+    value = current_app.config.get(key)
+    if value is None:
+        value = os.environ.get(f"WMS_{key}")
+        if value is None:
+            return default
+        if isinstance(default, tuple):
+            value = tuple(float(part) for part in value.split(","))
+        elif isinstance(default, (int, float)) and not isinstance(default, bool):
+            value = float(value)
+    return value

@@ -50,7 +50,8 @@ def start_missing(app, running):
         port = FIRST_PORT + host.plugin_names.index(plugin.name)
         factory = load_factory(plugin.sandbox)
         sandbox_config = plugin.sandbox_config(app) if hasattr(plugin, "sandbox_config") else {}
-        running[plugin.name] = SandboxServer(factory(sandbox_config), port=port).start()
+        ssl_context = plugin.sandbox_ssl_context(app) if hasattr(plugin, "sandbox_ssl_context") else None
+        running[plugin.name] = SandboxServer(factory(sandbox_config), port=port, ssl_context=ssl_context).start()
         log.info("sandbox of %s on %s", plugin.name, running[plugin.name].url)
     _write(app, running)
     return running

@@ -377,8 +377,9 @@ def store_settings(store_id):
     try:
         current = _readable_secrets(store.credentials)[0]
         values, secrets = plugin_settings.parse(plugin.store_settings, request.form, current)
-        store.settings = {**(store.settings or {}), **values}   # keeps what the plugin itself wrote
-        store.credentials = plugin_settings.encrypt({k: v for k, v in secrets.items() if v})
+        # Keep what the plugin wrote itself (tokens, cursors) beside the declared settings.
+        store.settings = {**(store.settings or {}), **values}
+        store.credentials = plugin_settings.encrypt({**current, **{k: v for k, v in secrets.items() if v}})
         outbox.emit("store.saved", {"store_id": store.id, "created": False})
         db.session.commit()
     except ServiceError as exc:

@@ -102,3 +102,105 @@ def receiver():
     with SandboxServer(hooks.app) as running:
         hooks.url = running.url
         yield hooks
+
+
+# --- the plugin inside the WMS (test_plugin_*.py, test_browser_oauth.py) ------------------------------------
+def control_url(server, path):
+    return f"{server.url}/_sandbox/shopify/{path.lstrip('/')}"
+
+
+def control_post(server, path, body=None):
+    import requests
+    response = requests.post(control_url(server, path), json=body or {}, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def control_get(server, path, **params):
+    import requests
+    response = requests.get(control_url(server, path), params=params, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def activate_shopify(app_url):
+    """The plugin active, configured with the sandbox's app; Shopify reaches the WMS at `app_url`."""
+    from wms.extensions import db
+    from wms.plugins.settings import encrypt, state_for
+    state = state_for("shopify")
+    state.is_active = True
+    state.settings = {"client_id": CLIENT_ID, "app_url": app_url}
+    state.secrets = encrypt({"client_secret": CLIENT_SECRET})
+    db.session.commit()
+
+
+@pytest.fixture
+def shopify_active(app, server, live_server):
+    """The plugin active; callbacks and webhooks go to the live WMS server. Returns its URL."""
+    activate_shopify(live_server)
+    return live_server
+
+
+def connect_store(sandbox, server, shop=SHOP, name=None, warehouses=(), default=0, **settings):
+    """A connected store as OAuth leaves it: a sandbox token, the shop's locations (the n-th mapped to
+    warehouses[n] and its first shipping process, `default` the default), settings over the defaults."""
+    from plugins.shopify import connection
+    from plugins.shopify.plugin import plugin
+    from wms.extensions import db
+    from wms.plugins.models import Store, StoreLocation
+    if shop not in sandbox.shops:
+        sandbox.add_shop(shop)
+    token = sandbox.create_token(shop)
+    values = {s.key: s.default for s in plugin.store_settings}
+    values.update(settings)
+    store = Store(plugin="shopify", name=name or shop, remote_address=f"https://{shop}", status="connected",
+                  settings=values)
+    db.session.add(store)
+    db.session.flush()
+    connection.remember(store, shop=shop, api_base_url=f"{server.url}/shops/{shop}", scopes=list(token.scopes))
+    connection.save_credentials(store, {"access_token": token.value, "refresh_token": token.refresh_token,
+                                        "expires_at": token.expires_at})
+    for index, location in enumerate(sandbox.shops[shop].locations.values()):
+        warehouse = warehouses[index] if index < len(warehouses) else None
+        store.locations.append(StoreLocation(
+            remote_id=f"gid://shopify/Location/{location.id}", remote_name=location.name,
+            warehouse_id=warehouse.id if warehouse else None,
+            shipping_process_id=warehouse.shipping_processes[0].id if warehouse else None,
+            is_default=warehouse is not None and index == default))
+    db.session.commit()
+    return store
+
+
+def subscribe(store):
+    """Run the webhook subscription job now (the callback queues it)."""
+    from plugins.shopify import connection
+    from wms.extensions import db
+    connection.subscribe_job({"store_id": store.id})
+    db.session.commit()
+
+
+def map_product(server, store, product, stock=0, shop=None):
+    """The product as a Shopify variant (with `stock` at every location), mapped to the store."""
+    from wms.extensions import db
+    from wms.plugins.models import ProductMapping
+    shop = shop or store.remote_address.replace("https://", "")
+    created = control_post(server, f"shops/{shop}/products",
+                           {"title": product.name, "variants": [{"sku": product.sku, "stock": stock}]})
+    variant = created["variants"][0]
+    mapping = ProductMapping(store_id=store.id, product_id=product.id,
+                             remote_product_id=f"gid://shopify/Product/{created['id']}",
+                             remote_variant_id=f"gid://shopify/ProductVariant/{variant['id']}",
+                             remote_inventory_id=f"gid://shopify/InventoryItem/{variant['inventory_item_id']}",
+                             remote_sku=product.sku, matched_by="sku")
+    db.session.add(mapping)
+    db.session.commit()
+    return mapping
+
+
+def shopify_available(server, shop, mapping, location_index=0):
+    """Shopify's `available` of the mapped item at the shop's n-th location, read from the sandbox."""
+    item_id = mapping.remote_inventory_id.rsplit("/", 1)[-1]
+    location = control_get(server, "shops")["shops"]
+    location_id = next(s for s in location if s["domain"] == shop)["locations"][location_index]["id"]
+    levels = control_get(server, f"shops/{shop}/levels", inventory_item_id=item_id, location_id=location_id)
+    return levels["levels"][0]["quantities"]["available"] if levels["levels"] else None

@@ -125,3 +125,71 @@ def receiver():
     endpoint = Receiver()
     yield endpoint
     endpoint.stop()
+
+
+# --- the plugin in the app -------------------------------------------------------------------
+DEAD_PUBLIC_URL = "http://127.0.0.1:9"   # nothing listens: deliveries to it fail at once
+
+
+@pytest.fixture
+def app_config(redis_url, tls, sleeps):
+    _, ca_path = tls
+    return {"WMS_PLUGINS": ["plugins.woocommerce"], "REDIS_URL": redis_url, "WMS_RELAY_ON_COMMIT": True,
+            "WMS_PUSH_WINDOW_SECONDS": 0, "WMS_RETRY_BACKOFF": (1, 1, 1), "WOOCOMMERCE_CA_FILE": ca_path,
+            "WOOCOMMERCE_TIMEOUT": (2, 2), "WOOCOMMERCE_SLEEP": sleeps, "WMS_PUBLIC_URL": DEAD_PUBLIC_URL}
+
+
+@pytest.fixture
+def web(app, admin):
+    """A signed-in admin's test client (the plain `client` fixture here is the WooCommerce client)."""
+    from tests.conftest import login_as
+    return login_as(app.test_client(), admin)
+
+
+@pytest.fixture
+def active(app):
+    from wms.extensions import db
+    from wms.plugins.manager import plugin_host
+    plugin_host().set_active("woocommerce", True)
+    db.session.commit()
+    return plugin_host().get("woocommerce")
+
+
+def add_shop(sandbox, warehouse, name="Online shop", consumer_key=CONSUMER_KEY, consumer_secret=CONSUMER_SECRET,
+             **settings):
+    """A WooCommerce store row pointing at the sandbox, its location mapped to `warehouse` (not connected)."""
+    from plugins.woocommerce.plugin import plugin
+    from wms.extensions import db
+    from wms.plugins.models import Store, StoreLocation
+    from wms.plugins.settings import encrypt
+    values = {s.key: s.default for s in plugin.store_settings if not s.is_secret}
+    values.update(stock_sync=settings.get("stock_authority", "wms") == "wms", **settings)
+    shop = Store(plugin="woocommerce", name=name, remote_address=sandbox.url, status="pending", settings=values,
+                 credentials=encrypt({"consumer_key": consumer_key, "consumer_secret": consumer_secret}))
+    shop.locations.append(StoreLocation(remote_id="default", remote_name="Store stock", warehouse_id=warehouse.id,
+                                        shipping_process_id=warehouse.shipping_processes[0].id, is_default=True))
+    db.session.add(shop)
+    db.session.commit()
+    return shop
+
+
+def connect(shop):
+    from plugins.woocommerce import store as woo_store
+    from wms.extensions import db
+    message = woo_store.connect(shop)
+    shop.status = "connected"
+    db.session.commit()
+    return message
+
+
+@pytest.fixture
+def shop(active, sandbox, warehouse):
+    """A connected store (WMS is the stock authority, Absolute) mapped to the MAIN warehouse."""
+    created = add_shop(sandbox, warehouse)
+    connect(created)
+    return created
+
+
+def jobs(app):
+    from tests.framework.conftest import run_jobs
+    run_jobs(app)
