@@ -26,7 +26,7 @@ def worker_env(app, **extra):
                WMS_INSTANCE_PATH=config["WMS_INSTANCE_PATH"], WMS_SECRET_KEY="test-secret",
                WMS_AUTO_UPGRADE_DB="0", WMS_ALLOW_PRIVATE_REMOTES="1",
                WMS_PUSH_WINDOW_SECONDS=str(config["WMS_PUSH_WINDOW_SECONDS"]),
-               WMS_SWEEP_SECONDS="1", WMS_RUNNING_TIMEOUT="5", WMS_QUEUED_TIMEOUT="5", WMS_JOB_TIMEOUT="60",
+               WMS_SWEEP_SECONDS="1", WMS_RUNNING_TIMEOUT="20", WMS_QUEUED_TIMEOUT="5", WMS_JOB_TIMEOUT="15",
                WMS_WORKER_LOG_LEVEL="WARNING")
     env.update({k: str(v) for k, v in extra.items()})
     return env

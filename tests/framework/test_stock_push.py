@@ -133,3 +133,26 @@ def test_a_commit_queues_the_relay_without_any_sweep(app, warehouse, products, a
     wait_for_windows(app)
     SimpleWorker([queue], connection=get_redis(app)).work(burst=True, with_scheduler=True)
     assert remote(sandbox)["levels"] == {f"{products[2].sku}@loc-1": 6}
+
+
+def test_a_push_waits_while_another_push_of_the_store_runs(app, warehouse, products, active_plugin, sandbox):
+    from wms.core.models._base import utcnow
+    from wms.jobs.stock_push import push_store
+    from wms.plugins.models import Store
+    store = make_store("Shop", sandbox.url, warehouse, products)
+    inventory.receive(products[0], bin_of(warehouse), 4)
+    db.session.commit()
+    run_jobs(app)
+    store.push_started_at = utcnow()          # another worker is pushing this store
+    db.session.commit()
+    assert push_store(store.id) == 0
+    assert remote(sandbox)["pushes"] == 0
+    retry = db.session.scalars(select(OutboxMessage).where(OutboxMessage.topic == "stock.push")
+                               .order_by(OutboxMessage.id.desc())).first()
+    assert retry.status == "pending" and retry.available_at > utcnow()
+
+    db.session.get(Store, store.id).push_started_at = None    # that push finished
+    db.session.commit()
+    run_through_window(app)
+    assert remote(sandbox)["levels"] == {f"{products[0].sku}@loc-1": 4}
+    assert db.session.get(Store, store.id, populate_existing=True).push_started_at is None

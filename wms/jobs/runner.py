@@ -84,3 +84,9 @@ def retry(message):
     message.available_at, message.finished_at = utcnow(), None
     from wms import outbox
     db.session.info[outbox.SESSION_FLAG] = True
+
+
+def running_timeout():
+    """Seconds after which a message still "running" counts as lost with its worker (and may run again)."""
+    config = current_app.config
+    return config.get("WMS_RUNNING_TIMEOUT", config.get("WMS_JOB_TIMEOUT", 300) + 60)

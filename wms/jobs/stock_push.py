@@ -5,13 +5,14 @@ opens one: `push_due_at` is set and a `stock.push` message is emitted for the en
 Changes inside the window only mark products dirty. The push clears the window first (so a change
 during the push opens the next one), reads the *current* levels of every dirty product, hands them
 to the store's plugin in one call (the plugin batches as its API allows), and records what the remote
-now holds. Retrying a push is harmless: it always sends current values.
+now holds. Retrying a push is harmless: it always sends current values. One push per store runs at a
+time (a lease on the store row), so an older push can never land after a newer one.
 """
 
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from wms import outbox
 from wms.core.models import Product, WarehouseLevel
@@ -20,6 +21,8 @@ from wms.extensions import db
 from wms.plugins.base import StockPushItem
 from wms.plugins.manager import plugin_host
 from wms.plugins.models import ProductMapping, RemoteLevel, StockPushState, Store
+
+RETRY_WHILE_BUSY_SECONDS = 1
 
 
 def pushing_stores():
@@ -78,6 +81,36 @@ def open_window(store, seconds=None):
 
 
 def push_store(store_id):
+    claimed_at = claim_push(store_id)
+    if claimed_at is None:
+        # Another push of this store is running; try again in a moment (the window stays open).
+        outbox.emit("stock.push", {"store_id": store_id}, delay_seconds=RETRY_WHILE_BUSY_SECONDS)
+        db.session.commit()
+        return 0
+    try:
+        return push_claimed(store_id)
+    finally:
+        db.session.rollback()
+        db.session.execute(update(Store).where(Store.id == store_id, Store.push_started_at == claimed_at)
+                           .values(push_started_at=None))
+        db.session.commit()
+
+
+def claim_push(store_id):
+    """Take the store's push lease, or return None while another push holds it. Two overlapping pushes
+    could land in either order and leave the store showing the older quantity; a push whose worker
+    died frees the store when its message counts as lost (the running timeout)."""
+    from .runner import running_timeout
+    now = utcnow()
+    lease = timedelta(seconds=running_timeout())
+    taken = db.session.execute(update(Store).where(
+        Store.id == store_id, or_(Store.push_started_at.is_(None), Store.push_started_at < now - lease))
+        .values(push_started_at=now)).rowcount
+    db.session.commit()
+    return now if taken else None
+
+
+def push_claimed(store_id):
     db.session.execute(update(Store).where(Store.id == store_id).values(push_due_at=None))
     db.session.commit()
     store = db.session.get(Store, store_id)

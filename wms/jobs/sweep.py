@@ -20,16 +20,14 @@ from wms.extensions import db
 from wms.plugins.manager import plugin_host
 from wms.plugins.models import ScheduledRun, StockPushState, Store
 
-from . import relay, stock_push
+from . import relay, runner, stock_push
 
 log = logging.getLogger(__name__)
 
 
 def run_sweep():
-    config = current_app.config
-    job_timeout = config.get("WMS_JOB_TIMEOUT", 300)
-    relay.requeue_stale(queued_after_seconds=config.get("WMS_QUEUED_TIMEOUT", 120),
-                        running_after_seconds=config.get("WMS_RUNNING_TIMEOUT", job_timeout + 60))
+    relay.requeue_stale(queued_after_seconds=current_app.config.get("WMS_QUEUED_TIMEOUT", 120),
+                        running_after_seconds=runner.running_timeout())
     reopened = reopen_lost_windows()
     scheduled = emit_scheduled_jobs()
     db.session.commit()

@@ -30,6 +30,7 @@ class Store(TimestampMixin, db.Model):
     settings = db.Column(db.JSON, nullable=False, default=dict)
     credentials = db.Column(db.Text)        # Fernet token of a JSON object; never shown back in full
     push_due_at = db.Column(db.DateTime)    # set while a stock push window is open
+    push_started_at = db.Column(db.DateTime)  # set while a stock push of this store runs (a lease)
 
     locations = db.relationship("StoreLocation", back_populates="store", order_by="StoreLocation.id",
                                 cascade="all, delete-orphan")
