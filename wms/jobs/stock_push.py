@@ -12,7 +12,8 @@ time (a lease on the store row), so an older push can never land after a newer o
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from wms import outbox
 from wms.core.models import Product, WarehouseLevel
@@ -132,9 +133,10 @@ def build_items(store, product_ids):
     mappings = {m.product_id: m for m in db.session.scalars(select(ProductMapping).where(
         ProductMapping.store_id == store.id, ProductMapping.product_id.in_(product_ids)))}
     locations = [loc for loc in store.locations if loc.warehouse_id]
-    levels = {(lv.product_id, lv.warehouse_id): lv.available for lv in db.session.scalars(
-        select(WarehouseLevel).where(WarehouseLevel.product_id.in_(product_ids))
-        .execution_options(populate_existing=True))}
+    levels = {(product_id, warehouse_id): available for product_id, warehouse_id, available in db.session.execute(
+        select(WarehouseLevel.product_id, WarehouseLevel.warehouse_id,
+               WarehouseLevel.on_hand - WarehouseLevel.committed)
+        .where(WarehouseLevel.product_id.in_(product_ids)))}
     previous = {(r.product_id, r.remote_location_id): r for r in db.session.scalars(select(RemoteLevel).where(
         RemoteLevel.store_id == store.id, RemoteLevel.product_id.in_(product_ids)))}
     products = {p.id: p for p in db.session.scalars(select(Product).where(Product.id.in_(product_ids)))}
@@ -157,25 +159,38 @@ def build_items(store, product_ids):
 
 
 def record_results(store, items, results, seen):
+    """What each item left at the remote, and which changes are now pushed: a few statements, each run
+    for many rows, since a window can carry thousands of product-locations."""
     now = utcnow()
     by_key = {(r.product_id, r.remote_location_id): r for r in results}
-    existing = {(r.product_id, r.remote_location_id): r for r in db.session.scalars(select(RemoteLevel).where(
-        RemoteLevel.store_id == store.id, RemoteLevel.product_id.in_({i.product_id for i in items})))}
+    synced, failed = [], []
     for item in items:
+        row = {"store_id": store.id, "product_id": item.product_id, "remote_location_id": item.remote_location_id}
         result = by_key.get((item.product_id, item.remote_location_id))
-        level = existing.get((item.product_id, item.remote_location_id))
-        if level is None:
-            level = RemoteLevel(store_id=store.id, product_id=item.product_id,
-                                remote_location_id=item.remote_location_id)
-            db.session.add(level)
         if result is not None and result.ok:
-            level.pushed_quantity, level.remote_quantity = item.quantity, result.remote_quantity
-            level.status, level.message, level.pushed_at = "synced", None, now
+            synced.append(dict(row, pushed_quantity=item.quantity, remote_quantity=result.remote_quantity,
+                               status="synced", message=None, pushed_at=now))
         else:
-            level.status = "failed"
-            level.message = (result.message if result else "The plugin returned no result for this item.")[:1000]
-    for product_id, seq in seen.items():
-        db.session.execute(update(StockPushState).where(
-            StockPushState.store_id == store.id, StockPushState.product_id == product_id,
-            StockPushState.pushed_seq < seq).values(pushed_seq=seq).execution_options(synchronize_session=False))
+            message = result.message if result else "The plugin returned no result for this item."
+            failed.append(dict(row, pushed_quantity=None, remote_quantity=None, status="failed",
+                               message=message[:1000], pushed_at=None))
+    connection = db.session.connection()
+    if synced:
+        connection.execute(_upsert_levels(("pushed_quantity", "remote_quantity", "status", "message", "pushed_at")),
+                           synced)
+    if failed:   # what the remote held before is still the best knowledge of it
+        connection.execute(_upsert_levels(("status", "message")), failed)
+    if seen:
+        table = StockPushState.__table__
+        connection.execute(update(table).where(
+            table.c.store_id == store.id, table.c.product_id == bindparam("pid"), table.c.pushed_seq < bindparam("seq"))
+            .values(pushed_seq=bindparam("seq")), [{"pid": p, "seq": q} for p, q in seen.items()])
     db.session.commit()
+
+
+def _upsert_levels(columns):
+    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(RemoteLevel.__table__)
+    return statement.on_conflict_do_update(
+        index_elements=["store_id", "product_id", "remote_location_id"],
+        set_={name: statement.excluded[name] for name in columns})
