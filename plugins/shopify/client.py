@@ -585,26 +585,22 @@ class ShopifyClient:
         """Orders updated at or after `since` (datetime or ISO text), oldest change first."""
         search = f"updated_at:>='{_iso(since)}'"
         for node in self._pages(ORDERS_QUERY, {"query": search}, ("orders",), page_size):
-            lines = list(node["lineItems"]["nodes"])
-            page = node["lineItems"]["pageInfo"]
-            while page["hasNextPage"]:
-                more = self.graphql(ORDER_LINES_QUERY, {"id": node["id"], "after": page["endCursor"]})
-                lines += more["order"]["lineItems"]["nodes"]
-                page = more["order"]["lineItems"]["pageInfo"]
-            yield _order(node, lines)
+            yield _order(node, self._all_lines(node))
 
     def get_order(self, order_id):
         """One order as it stands now (the shape orders_updated_since yields), or None when Shopify has none."""
         node = self.graphql(ORDER_QUERY, {"id": to_gid("Order", order_id)}).get("order")
-        if node is None:
-            return None
+        return None if node is None else _order(node, self._all_lines(node))
+
+    def _all_lines(self, node):
+        """An order's line items: the first page came with the order, the rest are read page by page."""
         lines = list(node["lineItems"]["nodes"])
         page = node["lineItems"]["pageInfo"]
         while page["hasNextPage"]:
             more = self.graphql(ORDER_LINES_QUERY, {"id": node["id"], "after": page["endCursor"]})
             lines += more["order"]["lineItems"]["nodes"]
             page = more["order"]["lineItems"]["pageInfo"]
-        return _order(node, lines)
+        return lines
 
     def fulfillment_orders(self, order_id):
         nodes = self._pages(FULFILLMENT_ORDERS_QUERY, {"id": to_gid("Order", order_id)},

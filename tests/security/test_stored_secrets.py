@@ -2,7 +2,6 @@
 are unreadable in the database (its file on SQLite, every column of every table on both engines);
 the activity log of remote calls never holds one."""
 
-import threading
 
 import pytest
 from flask import Flask, request

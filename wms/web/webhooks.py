@@ -8,7 +8,7 @@ from wms import outbox
 from wms.core.models._base import utcnow
 from wms.extensions import csrf, db
 from wms.plugins.manager import plugin_host
-from wms.plugins.models import PluginState, Store, WebhookEvent
+from wms.plugins.models import PluginState, Store
 
 from . import access
 

@@ -31,3 +31,22 @@ def connected_store(sandbox, shop_url, name="Cellar door shop", shop=SHOP, **set
     db.session.add(store)
     db.session.commit()
     return store
+
+
+def mapped_store(app, server, warehouse=None, **settings):
+    """A connected store on the sandbox `server`, its first location mapped to `warehouse` (if given),
+    and its products mapped by the plugin's own Sync Products."""
+    from plugins.shopify import catalog
+    from tests.framework.conftest import run_jobs
+    from wms.plugins.models import StoreLocation
+    activate_plugin()
+    shop = server.app.sandbox.shops[SHOP]
+    store = connected_store(server.app.sandbox, f"{server.url}/shops/{SHOP}", **settings)
+    if warehouse is not None:
+        store.locations.append(StoreLocation(
+            remote_id=f"gid://shopify/Location/{shop.primary_location.id}", remote_name=shop.primary_location.name,
+            warehouse_id=warehouse.id, shipping_process_id=warehouse.shipping_processes[0].id, is_default=True))
+    catalog.start_sync(store)
+    db.session.commit()
+    run_jobs(app)
+    return store

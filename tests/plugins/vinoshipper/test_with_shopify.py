@@ -6,10 +6,9 @@ import pytest
 from plugins.shopify.sandbox import create_app as create_shopify_sandbox
 from tests.framework.conftest import run_jobs
 from tests.plugins.shopify.conftest import CLIENT_ID, CLIENT_SECRET, SHOP
-from tests.plugins.shopify.stores import activate_plugin, connected_store
+from tests.plugins.shopify.stores import mapped_store
 from tests.plugins.vintrace.test_with_shopify import signed_delivery
 from wms.extensions import db
-from wms.plugins.models import StoreLocation
 from wms.sandbox.harness import SandboxServer
 
 from .test_plugin_orders import poll, record
@@ -29,18 +28,10 @@ def shopify():
 
 
 def test_vinoshipper_tracking_reaches_the_shopify_order(app, vs_plugin, stocked, sandbox, shopify):
-    from plugins.shopify import catalog
     warehouse, _ = stocked
     shop = shopify.app.sandbox.shops[SHOP]
     shop.add_product("Estate Cabernet Sauvignon", [{"sku": "CAB21-750", "price": "48.00"}], stock=50)
-    activate_plugin()
-    store = connected_store(shopify.app.sandbox, f"{shopify.url}/shops/{SHOP}", order_status="any")
-    store.locations.append(StoreLocation(remote_id=f"gid://shopify/Location/{shop.primary_location.id}",
-                                         remote_name="Main Cellar", warehouse_id=warehouse.id,
-                                         shipping_process_id=warehouse.shipping_processes[0].id, is_default=True))
-    catalog.start_sync(store)
-    db.session.commit()
-    run_jobs(app)
+    store = mapped_store(app, shopify, warehouse, order_status="any")
 
     placed = shop.place_order([{"variant_id": shop.variant_by_sku("CAB21-750").id, "quantity": 6}])
     payload = shopify.app.sandbox.payloads.order(shop, placed, "orders/create")

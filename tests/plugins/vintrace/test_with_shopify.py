@@ -10,9 +10,7 @@ import pytest
 
 from plugins.shopify.sandbox import create_app as create_shopify_sandbox
 from tests.plugins.shopify.conftest import CLIENT_ID, CLIENT_SECRET, SHOP
-from tests.plugins.shopify.stores import activate_plugin, connected_store
-from wms.extensions import db
-from wms.plugins.models import StoreLocation
+from tests.plugins.shopify.stores import mapped_store
 from wms.sandbox.harness import SandboxServer
 
 from .conftest import CLIENT_TIMEOUT, run_jobs
@@ -40,17 +38,9 @@ def signed_delivery(client, store, topic, payload, event_id):
 
 
 def test_a_shopify_order_reaches_vintrace_and_comes_back_tagged(app, configured, wines, warehouse, server, shopify):
-    from plugins.shopify import catalog
     shop = shopify.app.sandbox.shops[SHOP]
     shop.add_product("2021 Chardonnay 750ml", [{"sku": "CHARD-21", "price": "32.00"}], stock=50)
-    activate_plugin()
-    store = connected_store(shopify.app.sandbox, f"{shopify.url}/shops/{SHOP}", order_status="any")
-    store.locations.append(StoreLocation(remote_id=f"gid://shopify/Location/{shop.primary_location.id}",
-                                         remote_name="Main Cellar", warehouse_id=warehouse.id,
-                                         shipping_process_id=warehouse.shipping_processes[0].id, is_default=True))
-    catalog.start_sync(store)
-    db.session.commit()
-    run_jobs(app)
+    store = mapped_store(app, shopify, warehouse, order_status="any")
 
     placed = shop.place_order([{"variant_id": shop.variant_by_sku("CHARD-21").id, "quantity": 6}])
     payload = shopify.app.sandbox.payloads.order(shop, placed, "orders/create")

@@ -10,7 +10,7 @@ from tests.conftest import login_as
 from tests.factories import ProductFactory
 from tests.framework.conftest import run_jobs
 from tests.plugins.shopify.conftest import CLIENT_ID, CLIENT_SECRET, SHOP
-from tests.plugins.shopify.stores import activate_plugin, connected_store
+from tests.plugins.shopify.stores import mapped_store
 from wms.extensions import db
 from wms.sandbox.harness import SandboxServer
 
@@ -29,18 +29,13 @@ def shopify():
 
 
 def test_winedirect_product_sync_tags_the_shopify_products(app, wd, admin, shopify):
-    from plugins.shopify import catalog
     ProductFactory(sku="CAB-2021", name="Estate Cabernet", retail_price=Decimal("42.00"))
     ProductFactory(sku="ROSE-1", appellation="", alcohol_pct=None)
     db.session.commit()
     shop = shopify.app.sandbox.shops[SHOP]
     cabernet = shop.add_product("Estate Cabernet", [{"sku": "CAB-2021", "price": "42.00"}], stock=0)
     rose = shop.add_product("Rosé", [{"sku": "ROSE-1", "price": "20.00"}], stock=0)
-    activate_plugin()
-    store = connected_store(shopify.app.sandbox, f"{shopify.url}/shops/{SHOP}")
-    catalog.start_sync(store)
-    db.session.commit()
-    run_jobs(app)
+    mapped_store(app, shopify)
 
     login_as(app.test_client(), admin).post("/plugins/winedirect/sync/products")
     run_jobs(app)
