@@ -5,38 +5,22 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 
 from sqlalchemy import func, select
 
+from tests.worker_processes import start_worker, worker_env
 from wms.core.models import OutboxMessage
 from wms.extensions import db
 from wms.plugins.models import Store
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def worker_env(app, **extra):
-    config = app.config
-    env = dict(os.environ,
-               WMS_DATABASE_URL=config["SQLALCHEMY_DATABASE_URI"], REDIS_URL=config["REDIS_URL"],
-               WMS_PLUGINS=",".join(config["WMS_PLUGINS"]), WMS_ENCRYPTION_KEYS=config["WMS_ENCRYPTION_KEYS"],
-               WMS_INSTANCE_PATH=config["WMS_INSTANCE_PATH"], WMS_SECRET_KEY="test-secret",
-               WMS_AUTO_UPGRADE_DB="0", WMS_ALLOW_PRIVATE_REMOTES="1",
-               WMS_PUSH_WINDOW_SECONDS=str(config["WMS_PUSH_WINDOW_SECONDS"]),
-               WMS_SWEEP_SECONDS="1", WMS_RUNNING_TIMEOUT="20", WMS_QUEUED_TIMEOUT="5", WMS_JOB_TIMEOUT="15",
-               WMS_WORKER_LOG_LEVEL="WARNING")
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
-
 
 class WorkerPool:
     """`size` worker processes (`flask wms worker`), each in its own process group."""
 
     def __init__(self, app, size, log_path, **env):
-        self.env = worker_env(app, **env)
+        self.env = worker_env(app, WMS_RUNNING_TIMEOUT=20, WMS_QUEUED_TIMEOUT=5, WMS_JOB_TIMEOUT=15,
+                              WMS_WORKER_LOG_LEVEL="WARNING", **env)
         self.size = size
         self.log_path = log_path
         self.processes = []
@@ -44,9 +28,7 @@ class WorkerPool:
         self.lock = threading.Lock()
 
     def start_one(self):
-        log = open(self.log_path, "ab")
-        return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "wms", "worker"], cwd=ROOT,
-                                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return start_worker(self.env, self.log_path)
 
     def start(self):
         self.processes = [self.start_one() for _ in range(self.size)]

@@ -3,10 +3,7 @@ remote matches the WMS. Real worker processes, a real Redis, the sandbox over HT
 
 import os
 import signal
-import subprocess
-import sys
 import threading
-import time
 
 import pytest
 
@@ -15,30 +12,14 @@ from tests.factories import bin_of
 from tests.framework.conftest import make_store
 from wms.core.models import WarehouseLevel
 from wms.core.services import inventory
+from tests.worker_processes import start_worker as start_process, wait_until, worker_env
 from wms.extensions import db
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def start_worker(app, log_path):
-    env = dict(os.environ,
-               WMS_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], REDIS_URL=app.config["REDIS_URL"],
-               WMS_PLUGINS="tests.framework.sample_plugin", WMS_ENCRYPTION_KEYS=app.config["WMS_ENCRYPTION_KEYS"],
-               WMS_INSTANCE_PATH=app.config["WMS_INSTANCE_PATH"], WMS_SECRET_KEY="test-secret",
-               WMS_AUTO_UPGRADE_DB="0", WMS_ALLOW_PRIVATE_REMOTES="1", WMS_PUSH_WINDOW_SECONDS="1",
-               WMS_SWEEP_SECONDS="1", WMS_RUNNING_TIMEOUT="3", WMS_QUEUED_TIMEOUT="5", WMS_JOB_TIMEOUT="60")
-    log = open(log_path, "ab")
-    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "wms", "worker"], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def wait_until(condition, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    env = worker_env(app, WMS_PUSH_WINDOW_SECONDS=1, WMS_RUNNING_TIMEOUT=3, WMS_QUEUED_TIMEOUT=5, WMS_JOB_TIMEOUT=60)
+    return start_process(env, log_path)
 
 
 @pytest.mark.slow
