@@ -14,6 +14,7 @@ tracking and completes the order; a retry does not add the note twice.
 """
 
 import json
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 
@@ -256,6 +257,22 @@ def find_mirror(client, order, since):
     return None
 
 
+@contextmanager
+def failure_recorded(record):
+    """A remote failure leaves its reason on the sync record before it is raised: pending when the job
+    retries it by itself, failed when it needs a fix and a Retry."""
+    try:
+        yield
+    except TransientRemoteError as exc:
+        set_record(record, "pending", f"WooCommerce did not answer ({exc.message}); retrying automatically.")
+        db.session.commit()
+        raise
+    except RemoteError as exc:
+        set_record(record, "failed", exc.message)
+        db.session.commit()
+        raise
+
+
 def mirror_order(store, order):
     record = record_for("order", store, order.id)
     if record.status == "synced":
@@ -266,21 +283,12 @@ def mirror_order(store, order):
     record.attempts += 1
     lines_product_ids = [l.product_id for l in order.lines if l.product_id]
     db.session.commit()
-    try:
-        with db.session.no_autoflush:  # no write lock is taken while WooCommerce answers
-            lines = mirror_lines(store, order)
-            client = woo_store.make_client(store)
-            woo_order = find_mirror(client, order, attempted - LOOKUP_WINDOW) if attempted else None
-            if woo_order is None:
-                woo_order = client.create_order(mirror_body(store, order, lines, customer_id(store, client, order)))
-    except TransientRemoteError as exc:
-        set_record(record, "pending", f"WooCommerce did not answer ({exc.message}); retrying automatically.")
-        db.session.commit()
-        raise
-    except RemoteError as exc:
-        set_record(record, "failed", exc.message)
-        db.session.commit()
-        raise
+    with failure_recorded(record), db.session.no_autoflush:  # no write lock is taken while WooCommerce answers
+        lines = mirror_lines(store, order)
+        client = woo_store.make_client(store)
+        woo_order = find_mirror(client, order, attempted - LOOKUP_WINDOW) if attempted else None
+        if woo_order is None:
+            woo_order = client.create_order(mirror_body(store, order, lines, customer_id(store, client, order)))
     set_record(record, "synced", f"Created in WooCommerce as order #{woo_order.get('number')} (processing).",
                reference=woo_order["id"], woo_number=woo_order.get("number"))
     for line in order.lines:
@@ -340,21 +348,13 @@ def push_tracking(store, shipment):
     woo_id = woo_order_id(store, shipment.order)
     note = tracking_note(shipment)
     db.session.commit()
-    try:
+    with failure_recorded(record):
         client = woo_store.make_client(store)
         notes = client.list_order_notes(woo_id, kind="customer")
         if not any(n.get("note") == note for n in notes):
             client.add_order_note(woo_id, note, customer_note=True)
         if client.get_order(woo_id).get("status") != "completed":
             client.update_order(woo_id, {"status": "completed"})
-    except TransientRemoteError as exc:
-        set_record(record, "pending", f"WooCommerce did not answer ({exc.message}); retrying automatically.")
-        db.session.commit()
-        raise
-    except RemoteError as exc:
-        set_record(record, "failed", exc.message)
-        db.session.commit()
-        raise
     set_record(record, "synced", "Tracking sent to the customer; order completed in WooCommerce.",
                reference=woo_id)
 
