@@ -14,8 +14,6 @@ import os
 import random
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -25,6 +23,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.figures import figure  # noqa: E402
+from bench.serving import free_port, start_gunicorn  # noqa: E402
 from wms import create_app  # noqa: E402
 from wms.core.models import ApiToken, User  # noqa: E402
 from wms.core.services import catalog, inventory, rebuild  # noqa: E402
@@ -80,12 +79,6 @@ def service_run(url, count, per_transaction, redis_url):
     return posted / elapsed, problems
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def api_run(seconds, redis_url, workers=2, clients=8):
     """gunicorn with `workers` processes on loopback; `clients` threads post single movements."""
     folder = tempfile.mkdtemp(prefix="wms-bench-")
@@ -106,11 +99,8 @@ def api_run(seconds, redis_url, workers=2, clients=8):
     port = free_port()
     env = dict(os.environ, WMS_DATABASE_URL=url, WMS_SECRET_KEY="bench", WMS_AUTO_UPGRADE_DB="0",
                REDIS_URL=redis_url, WMS_INSTANCE_PATH=folder, WMS_PLUGINS="")
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
-                               "--log-level", "warning", "wsgi:app"], env=env,
-                              cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    server = start_gunicorn(port, env, workers)
     try:
-        _wait_for(port)
         latencies, errors = [], []
         deadline = time.perf_counter() + seconds
         lock = threading.Lock()
@@ -152,17 +142,6 @@ def api_run(seconds, redis_url, workers=2, clients=8):
     latencies.sort()
     p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0  # noqa: E731
     return len(latencies) / elapsed, p(0.5), p(0.99), len(errors), problems
-
-
-def _wait_for(port, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("gunicorn did not start")
 
 
 def main():

@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from sqlalchemy import func, select  # noqa: E402
 
 from bench.figures import figure  # noqa: E402
-from bench.ledger import _wait_for, free_port  # noqa: E402
+from bench.serving import free_port, start_gunicorn  # noqa: E402
 from bench.winedirect_orders import drain  # noqa: E402
 from plugins.shopify.sandbox import create_app as create_sandbox  # noqa: E402
 from wms import create_app  # noqa: E402
@@ -39,7 +39,6 @@ from wms.plugins.models import Store, StoreLocation, WebhookEvent  # noqa: E402
 from wms.plugins.settings import encrypt, state_for  # noqa: E402
 from wms.sandbox.harness import SandboxServer  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHOP = "bench-winery.myshopify.com"
 CLIENT_ID, CLIENT_SECRET = "bench-app", "shpss_bench_secret_5c1d"
 KEY = "xTjXOm0ynpkErt9_9ObsrlJrNzlCQ5y2Ly5l5JnP0lU="
@@ -67,15 +66,20 @@ function init(args)
   failed = 0
 end
 function request()
-  if sent >= #requests then wrk.thread:stop() end
+  if sent >= #requests then
+    -- out of deliveries: stop, and meanwhile repeat the last one (a duplicate, stored once)
+    wrk.thread:stop()
+    return last
+  end
   sent = sent + 1
   local item = requests[sent]
   local tab = item:find("\t", 1, true)
   local tab2 = item:find("\t", tab + 1, true)
   local event, signature, body = item:sub(1, tab - 1), item:sub(tab + 1, tab2 - 1), item:sub(tab2 + 1)
-  return wrk.format("POST", nil, {["Content-Type"] = "application/json", ["X-Shopify-Topic"] = "orders/create",
+  last = wrk.format("POST", nil, {["Content-Type"] = "application/json", ["X-Shopify-Topic"] = "orders/create",
     ["X-Shopify-Shop-Domain"] = "SHOP_DOMAIN", ["X-Shopify-Event-Id"] = event, ["X-Shopify-Hmac-Sha256"] = signature,
     ["X-Shopify-API-Version"] = "2026-10"}, body)
+  return last
 end
 function response(status, headers, body)
   if status ~= 200 then failed = failed + 1 end
@@ -202,10 +206,11 @@ def main():
     env = dict(os.environ, WMS_DATABASE_URL=url, WMS_SECRET_KEY="bench", WMS_AUTO_UPGRADE_DB="0",
                REDIS_URL=redis_url, WMS_INSTANCE_PATH=os.path.join(folder, "instance"),
                WMS_PLUGINS="plugins.shopify", WMS_ENCRYPTION_KEYS=KEY)
-    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "2", "-k", "gthread", "--threads", "4", "-b", f"127.0.0.1:{port}",
-                            "--log-level", "warning", "wsgi:app"], env=env, cwd=ROOT)
+    # SQLite takes one writer at a time, so more threads per process only queue on its write lock and
+    # stretch the tail; PostgreSQL gains from a few (commits overlap). gthread keeps connections alive.
+    threads = "4" if "postgresql" in url else "1"
+    web = start_gunicorn(port, env, workers=2, options=("-k", "gthread", "--threads", threads))
     try:
-        _wait_for(port)
         load = run_wrk(port, store_id, os.path.join(folder, "deliveries.txt"), args.seconds, args.connections)
         with open(os.path.join(folder, "deliveries.txt")) as fh:
             lines = [line.rstrip("\n").split("\t", 2) for line in fh]
@@ -235,7 +240,7 @@ def main():
 
     rate = load["requests"] / load["seconds"]
     p50, p99 = load["p50_us"] / 1000, load["p99_us"] / 1000
-    print(f"# webhook intake ({os.cpu_count()} cores, gunicorn -w 2, wrk -t2 -c{args.connections}, "
+    print(f"# webhook intake ({os.cpu_count()} cores, gunicorn -w 2 --threads {threads}, wrk -t2 -c{args.connections}, "
           f"{'PostgreSQL' if 'postgresql' in url else 'SQLite'})")
     print(f"requests: {load['requests']} in {load['seconds']:.1f} s = {rate:,.0f}/s (goal >= {GOAL_RATE}); "
           f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (goal < {GOAL_P99_MS} ms); "

@@ -5,6 +5,7 @@ token of a JSON object. Keys come from WMS_ENCRYPTION_KEYS (comma-separated, new
 can be rotated), or from a key file created in the instance folder on first start.
 """
 
+import functools
 import json
 import os
 
@@ -49,10 +50,17 @@ def decrypt(token):
     if not token:
         return {}
     try:
-        return json.loads(_fernet().decrypt(token.encode()))
+        return json.loads(_plaintext(_fernet(), token))
     except InvalidToken:
         raise ServiceError("undecryptable", "Stored credentials cannot be decrypted with the configured "
                            "WMS_ENCRYPTION_KEYS; enter them again.")
+
+
+@functools.lru_cache(maxsize=256)
+def _plaintext(fernet, token):
+    """Decrypted once per process and key set: webhook intake verifies a signature with a stored secret
+    on every delivery. The process holds the keys anyway, so keeping a few plaintexts adds no reach."""
+    return fernet.decrypt(token.encode())
 
 
 def mask(value):

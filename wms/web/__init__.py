@@ -1,7 +1,6 @@
 """Core blueprints, and the rules every request passes: login, roles, CSRF, security headers."""
 
-from flask import jsonify, render_template, request
-from flask_login import current_user
+from flask import jsonify, render_template, request, session
 from flask_wtf.csrf import CSRFError
 
 from wms.extensions import db, login_manager
@@ -76,6 +75,6 @@ def _security_headers(response):
     headers.setdefault("X-Frame-Options", "DENY")
     if request.is_secure:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    if current_user and getattr(current_user, "is_authenticated", False):
+    if session.get("_user_id"):   # a signed-in page: read from the session, without loading the user
         headers.setdefault("Cache-Control", "no-store")
     return response

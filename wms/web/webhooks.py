@@ -8,9 +8,8 @@ from wms import outbox
 from wms.core.models._base import utcnow
 from wms.extensions import csrf, db
 from wms.plugins.manager import plugin_host
-from wms.plugins.models import PluginState, Store
 
-from . import access
+from . import access, webhook_targets
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 access.set_blueprint_rule(bp, "public")
@@ -19,13 +18,11 @@ csrf.exempt(bp)
 
 @bp.route("/<plugin_name>/<int:store_id>", methods=["POST"])
 def receive(plugin_name, store_id):
-    host = plugin_host()
-    store = db.session.get(Store, store_id)
-    plugin = host.get(plugin_name)
-    # Held for the whole request: verify_webhook reads the plugin's settings from this same row.
-    state = db.session.get(PluginState, plugin_name)
-    if store is None or plugin is None or store.plugin != plugin_name or not (state and state.is_active):
+    plugin = plugin_host().get(plugin_name)
+    target = webhook_targets.active_store(plugin_name, store_id) if plugin is not None else None
+    if target is None:
         return jsonify(code="unknown_store", message="No such store."), 404
+    store, _plugin_state = target
     body = request.get_data(cache=False)
     if not plugin.verify_webhook(store, request.headers, body):
         return jsonify(code="bad_signature", message="The webhook signature does not match."), 401
