@@ -61,3 +61,27 @@ def test_redirects_are_not_followed(two_servers):
     response = http.get("/metadata")
     assert response.status_code == 302 and "inner secret data" not in response.text
     assert hits == []
+
+
+def test_a_name_that_resolves_inside_on_the_second_lookup_is_refused_before_any_byte(two_servers, monkeypatch):
+    """DNS rebinding: the name is public when checked, loopback when connected to."""
+    import socket
+    _, inner, hits = two_servers
+    port = int(inner.url.rsplit(":", 1)[1])
+    real_getaddrinfo = socket.getaddrinfo
+    lookups = []
+
+    def rebinding(host, *args, **kwargs):
+        if host != "rebind.example":
+            return real_getaddrinfo(host, *args, **kwargs)
+        lookups.append(host)
+        address = "93.184.215.14" if len(lookups) == 1 else "127.0.0.1"
+        return real_getaddrinfo(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    http = RemoteHttp(f"http://rebind.example:{port}", plugin="test", allow_private=False,
+                      recorder=lambda record: None)
+    with pytest.raises(RemoteAddressRefused) as refused:
+        http.get("/admin")
+    assert "127.0.0.1" in refused.value.message and len(lookups) == 2
+    assert hits == []

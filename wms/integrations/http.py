@@ -4,7 +4,9 @@
 
 * connect and read timeouts on every call, and a user agent that names the product;
 * no redirects followed, and addresses on loopback, private or link-local networks refused
-  unless the app runs in demo or test mode (``WMS_ALLOW_PRIVATE_REMOTES``);
+  unless the app runs in demo or test mode (``WMS_ALLOW_PRIVATE_REMOTES``): the host's name is
+  checked before the call, and the address actually connected to is checked again before anything
+  is sent, so a name that resolves differently the second time (DNS rebinding) gains nothing;
 * transport failures and error statuses turned into the typed errors of `errors.py`;
 * one `CallRecord` per call handed to a recorder (the activity log), with secrets redacted.
 
@@ -19,6 +21,9 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .errors import (
     RemoteAddressRefused,
@@ -78,13 +83,52 @@ def is_private_host(host):
         addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
     except socket.gaierror:
         return False  # unresolvable: the call itself will fail with a clear error
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        ip = getattr(ip, "ipv4_mapped", None) or ip
-        # not is_global also covers shared (carrier-grade NAT) and documentation ranges
-        if not ip.is_global or ip.is_multicast:
-            return True
-    return False
+    return any(is_private_address(address) for address in addresses)
+
+
+def is_private_address(address):
+    ip = ipaddress.ip_address(address.split("%")[0])
+    ip = getattr(ip, "ipv4_mapped", None) or ip
+    # not is_global also covers shared (carrier-grade NAT) and documentation ranges
+    return not ip.is_global or ip.is_multicast
+
+
+def _refuse_private_peer(sock, host):
+    peer = sock.getpeername()[0]
+    if is_private_address(peer):
+        sock.close()
+        raise RemoteAddressRefused(f"{host} connected to {peer}, a loopback, private or link-local address; "
+                                   "remote stores must be on the public internet.")
+
+
+class _PublicHTTPConnection(HTTPConnection):
+    def _new_conn(self):
+        sock = super()._new_conn()
+        _refuse_private_peer(sock, self.host)
+        return sock
+
+
+class _PublicHTTPSConnection(HTTPSConnection):
+    def _new_conn(self):
+        sock = super()._new_conn()
+        _refuse_private_peer(sock, self.host)
+        return sock
+
+
+class _PublicHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _PublicHTTPConnection
+
+
+class _PublicHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _PublicHTTPSConnection
+
+
+class PublicOnlyAdapter(HTTPAdapter):
+    """Checks the address each new connection reached, before a byte is sent."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _PublicHTTPPool, "https": _PublicHTTPSPool}
 
 
 def check_remote_address(url, allow_private):
@@ -136,6 +180,9 @@ class RemoteHttp:
             self.session.headers.update(headers)
         if auth is not None:
             self.session.auth = auth
+        if not self.allow_private:
+            for prefix in ("http://", "https://"):
+                self.session.mount(prefix, PublicOnlyAdapter())
 
     def url_for(self, path):
         if path.startswith(("http://", "https://")):
