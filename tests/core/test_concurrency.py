@@ -91,3 +91,44 @@ def test_two_picks_of_the_last_reserved_bottle(app, warehouse, product):
     level = db.session.get(WarehouseLevel, (product.id, warehouse.id))
     assert (level.on_hand, level.committed, level.available) == (2, 2, 0)
     assert rebuild.compare() == []
+
+
+def test_two_people_shipping_the_same_order_ship_it_once(app, warehouse, product):
+    from wms.core.errors import ServiceError
+    from wms.core.models import Shipment
+    inventory.receive(product, bin_of(warehouse), 2)
+    order = orders.create_order(orders.OrderInput(number="#S1", lines=[orders.LineInput(sku="CAB-2021", quantity=2)]))
+    orders.pick(order.lines[0], bin_of(warehouse), 2)
+    orders.pack(order)
+    db.session.commit()
+    order_id = order.id
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def ship():
+        with app.app_context():
+            try:
+                barrier.wait(timeout=10)
+                orders.ship(db.session.get(Order, order_id), carrier="UPS", tracking_number="1Z999")
+                db.session.commit()
+                outcomes.append("ok")
+            except (ServiceError, InsufficientStock) as exc:
+                db.session.rollback()
+                outcomes.append(exc.code)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=ship) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(outcomes) == 2 and outcomes.count("ok") == 1
+    if db.engine.dialect.name == "postgresql":   # the row lock makes the second wait and see it shipped
+        assert "order_closed" in outcomes
+    db.session.expire_all()
+    assert db.session.query(Shipment).filter_by(order_id=order_id).count() == 1
+    assert db.session.get(Order, order_id).status == "shipped"
+    level = db.session.get(WarehouseLevel, (product.id, warehouse.id))
+    assert (level.on_hand, level.committed) == (0, 0)
+    assert rebuild.compare() == []

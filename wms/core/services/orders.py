@@ -256,6 +256,15 @@ def route(order, warehouse, shipping_process, user=None):
     return order
 
 
+def _locked(order):
+    """The order re-read under a row lock (on PostgreSQL), so two people packing, shipping or cancelling
+    it at once take turns and the second sees what the first did."""
+    if order is not None:
+        db.session.flush()
+        db.session.refresh(order, with_for_update=True)
+    return order
+
+
 def _require_open(order):
     if order is None:
         raise NotFound("unknown_order", "Unknown order.")
@@ -306,7 +315,7 @@ def _existing_movement(key):
 
 
 def pack(order, user=None):
-    _require_open(order)
+    _require_open(_locked(order))
     unpicked = [f"{l.sku}: {l.quantity_picked} of {l.quantity} picked" for l in order.lines
                 if l.quantity_picked < l.quantity]
     if unpicked:
@@ -318,7 +327,7 @@ def pack(order, user=None):
 def ship(order, *, carrier, tracking_number="", tracking_url="", service="", user=None,
          source="wms", remote_reference=None, auto_pick=False, status="shipped"):
     """Ship every picked, unshipped unit (picking first from bins when `auto_pick`, as partners do)."""
-    _require_open(order)
+    _require_open(_locked(order))
     if not (carrier or "").strip():
         raise ServiceError("carrier_required", "Enter the carrier.", field="carrier")
     if status not in SHIPMENT_STATUSES:
@@ -392,7 +401,7 @@ def _consume(lines):
 
 def cancel(order, reason="", user=None):
     """Cancel an unshipped order and release its reservations. Picked units stay at outbound."""
-    _require_open(order)
+    _require_open(_locked(order))
     if any(l.quantity_shipped for l in order.lines):
         raise ServiceError("partly_shipped", "Part of this order has shipped; it cannot be cancelled.")
     _release(order)
