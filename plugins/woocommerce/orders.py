@@ -8,6 +8,8 @@ cancels it when WooCommerce cancels, and ignores the orders the WMS mirrored int
 Out: with Mirror orders on, orders that came from elsewhere are created in WooCommerce as
 `processing` (one SyncRecord `order@<store id>` each: pending, synced or failed with WooCommerce's
 words). A retry first looks for the order it may have created already (meta `_wms_source_id`).
+When the WMS cancels a mirrored order, its WooCommerce copy is cancelled too, so WooCommerce gives its
+stock back and nobody ships it from there; an order cancelled before its mirror was made is never made.
 
 Back: a shipment of a WooCommerce order (its own or mirrored) adds a customer note with the
 tracking and completes the order; a retry does not add the note twice.
@@ -34,6 +36,7 @@ from .client import PLUGIN
 
 POLL_TOPIC = "woocommerce.poll_orders"
 MIRROR_TOPIC = "woocommerce.mirror_order"
+CANCEL_MIRROR_TOPIC = "woocommerce.cancel_mirror"
 TRACKING_TOPIC = "woocommerce.push_tracking"
 SOURCE_META = "_wms_source_id"
 TAGS_META = "wms_tags"
@@ -275,7 +278,10 @@ def failure_recorded(record):
 
 def mirror_order(store, order):
     record = record_for("order", store, order.id)
-    if record.status == "synced":
+    if record.status in ("synced", "not_required"):
+        return record
+    if order.status == "cancelled":
+        set_record(record, "not_required", "The order was cancelled in the WMS before it reached WooCommerce.")
         return record
     attempted = woo_store.parse_time((record.data or {}).get("attempted_at"))
     set_record(record, "pending", "Creating the order in WooCommerce.", attempted_at=woo_store.now_text(),
@@ -304,6 +310,44 @@ def mirror_order_job(payload):
     if store is None or order is None or store.plugin != PLUGIN:
         return
     mirror_order(store, order)
+
+
+def queue_mirror_cancels(order):
+    """Every store holding a mirror of the order, mirroring still on or not."""
+    for store in woo_store.woo_stores():
+        if store.id != order.store_id and record_for("order", store, order.id, create=False) is not None:
+            outbox.emit(CANCEL_MIRROR_TOPIC, {"store_id": store.id, "order_id": order.id},
+                        dedupe_key=f"woocommerce:cancel-mirror:{store.id}:{order.id}")
+
+
+def cancel_mirror(store, order):
+    """Cancel the WooCommerce copy of a cancelled WMS order; WooCommerce then restores its stock. Its own
+    SyncRecord (`cancel@<store id>`) shows the outcome and offers Retry."""
+    mirror = record_for("order", store, order.id, create=False)
+    if mirror is None or mirror.status in ("failed", "not_required"):
+        return None   # never made in WooCommerce, and mirror_order will not make it now
+    if mirror.status == "pending":
+        raise TransientRemoteError("The order is still being created in WooCommerce; its cancel waits for it.")
+    record = record_for("cancel", store, order.id)
+    if record.status == "synced":
+        return record
+    with failure_recorded(record):
+        woo_store.make_client(store).update_order(int(mirror.remote_reference), {"status": "cancelled"})
+    set_record(record, "synced", f"Cancelled in WooCommerce (order #{(mirror.data or {}).get('woo_number')}).",
+               reference=mirror.remote_reference)
+    for line in order.lines:
+        if line.product_id:   # WooCommerce raised its stock for these units itself
+            stock.count_woo_applied(store, line.product_id, -line.quantity)
+    stock.repush_after_woo_change(store, [l.product_id for l in order.lines if l.product_id])
+    return record
+
+
+def cancel_mirror_job(payload):
+    store = db.session.get(Store, payload["store_id"])
+    order = db.session.get(Order, payload["order_id"])
+    if store is None or order is None or store.plugin != PLUGIN:
+        return
+    cancel_mirror(store, order)
 
 
 # -- back (tracking) -------------------------------------------------------------------------------

@@ -119,7 +119,7 @@ class WooCommercePlugin(MarketplacePlugin):
     def wms_job_handlers(self):
         return {catalog.SYNC_TOPIC: catalog.sync_products_job, stock.PULL_TOPIC: stock.pull_stock_job,
                 orders.POLL_TOPIC: orders.poll_orders_job, orders.MIRROR_TOPIC: orders.mirror_order_job,
-                orders.TRACKING_TOPIC: orders.push_tracking_job}
+                orders.TRACKING_TOPIC: orders.push_tracking_job, orders.CANCEL_MIRROR_TOPIC: orders.cancel_mirror_job}
 
     @hookimpl
     def wms_scheduled_jobs(self):
@@ -141,6 +141,11 @@ class WooCommercePlugin(MarketplacePlugin):
     def wms_order_created(self, order):
         if order is not None:
             orders.queue_mirrors(order)
+
+    @hookimpl
+    def wms_order_cancelled(self, order):
+        if order is not None:
+            orders.queue_mirror_cancels(order)
 
     @hookimpl
     def wms_shipment_status_changed(self, shipment, old, new):
@@ -171,7 +176,7 @@ def sync_rows(page, obj):
 
     from wms.extensions import db
     from wms.plugins.models import Store, SyncRecord
-    kinds = ("order",) if page == "order" else ("product",)
+    kinds = ("order", "cancel") if page == "order" else ("product",)
     records = db.session.scalars(select(SyncRecord).where(
         SyncRecord.plugin == PLUGIN, SyncRecord.object_id == obj.id,
         SyncRecord.object_type.in_([f"{k}@{s.id}" for k in kinds for s in woo_store.woo_stores(False)]))).all()

@@ -121,8 +121,10 @@ def count_woo_applied(store, product_id, units):
 
 
 def repush_after_woo_change(store, product_ids):
-    """An order WooCommerce lowered its stock for: let the next push put the WMS figure back."""
-    if store.setting("stock_sync") and store.setting("stock_mode") != "delta" and product_ids:
+    """WooCommerce changed its stock itself for an order (lowered for a mirror, raised for a cancel): let
+    the next push put the WMS figure back. Delta needs it too: when the WMS's own change was pushed
+    before WooCommerce made its change, only the next push accounts for it."""
+    if store.setting("stock_sync") and product_ids:
         from wms.jobs import stock_push
         stock_push.mark_dirty(store, sorted(set(product_ids)))
 

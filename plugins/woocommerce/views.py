@@ -25,7 +25,7 @@ bp = Blueprint("woocommerce", __name__, url_prefix="/plugins/woocommerce", templ
 access.set_blueprint_rule(bp, "admin")
 SAFETY_DELAY_SECONDS = 60   # work started from a page runs in a worker then, should the request die
 RECORDS_ON_PAGE = 50
-JOB_TOPICS = {"order": orders.MIRROR_TOPIC, "shipment": orders.TRACKING_TOPIC}
+JOB_TOPICS = {"order": orders.MIRROR_TOPIC, "cancel": orders.CANCEL_MIRROR_TOPIC, "shipment": orders.TRACKING_TOPIC}
 
 
 def _store_or_404(store_id):
@@ -268,7 +268,7 @@ def retry_record(record_id):
         flash("Only a pending or failed order or tracking sync can be retried.", "error")
         return redirect(access.safe_next(request.form.get("next"), "woocommerce.stores"))
     record.status, record.message = "pending", "Retrying."
-    key = "order_id" if kind == "order" else "shipment_id"
+    key = "shipment_id" if kind == "shipment" else "order_id"
     outbox.emit(JOB_TOPICS[kind], {key: record.object_id, "store_id": int(store_part)},
                 dedupe_key=f"{JOB_TOPICS[kind]}:{uuid4().hex}")
     db.session.commit()

@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from plugins.woocommerce import catalog, orders
@@ -117,6 +118,41 @@ def test_mirrored_order_is_created_as_processing_and_not_deducted_twice(web, app
     assert store.order(int(mirror_record(shop, second).remote_reference))["customer_id"] == woo_order["customer_id"]
     page = web.get(f"/orders/{order.id}").get_data(as_text=True)
     assert "WooCommerce" in page and "SYNCED" in page
+
+
+@pytest.mark.parametrize("mode", ["absolute", "delta"])
+def test_cancelling_a_mirrored_order_cancels_its_woo_copy_and_woo_gives_the_stock_back_once(
+        web, app, shop, store, warehouse, mode):
+    setup_catalog(shop, store, warehouse)
+    enable_mirror(shop, stock_mode=mode)
+    jobs(app)
+    order = wms_order(warehouse)
+    jobs(app)
+    woo_id = int(mirror_record(shop, order).remote_reference)
+    assert store.stock_levels(["CAB"])[0]["stock_quantity"] == 17
+    order_service.cancel(order, reason="Customer changed their mind")
+    db.session.commit()
+    jobs(app)
+    assert store.order(woo_id)["status"] == "cancelled"
+    assert store.stock_levels(["CAB"])[0]["stock_quantity"] == 20     # the WMS available again, not 23
+    cancel = db.session.scalar(select(SyncRecord).where(SyncRecord.object_type == f"cancel@{shop.id}"))
+    assert cancel.status == "synced" and f"#{store.order(woo_id)['number']}" in cancel.message
+    orders.cancel_mirror(db.session.get(Store, shop.id), order)     # a repeated job changes nothing
+    db.session.commit()
+    jobs(app)
+    assert store.stock_levels(["CAB"])[0]["stock_quantity"] == 20
+    assert "Cancelled in WooCommerce" in web.get(f"/orders/{order.id}").get_data(as_text=True)
+
+
+def test_an_order_cancelled_before_its_mirror_was_made_is_never_made(app, shop, store, warehouse):
+    setup_catalog(shop, store, warehouse)
+    enable_mirror(shop)
+    order = wms_order(warehouse)
+    order_service.cancel(order)
+    db.session.commit()
+    jobs(app)
+    assert mirror_record(shop, order).status == "not_required"
+    assert not [o for o in store.orders.values() if o["meta_data"]]
 
 
 def test_mirrored_orders_can_share_one_customer(app, shop, store, warehouse):
