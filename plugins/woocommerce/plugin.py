@@ -179,7 +179,8 @@ def sync_rows(page, obj):
     kinds = ("order", "cancel") if page == "order" else ("product",)
     records = db.session.scalars(select(SyncRecord).where(
         SyncRecord.plugin == PLUGIN, SyncRecord.object_id == obj.id,
-        SyncRecord.object_type.in_([f"{k}@{s.id}" for k in kinds for s in woo_store.woo_stores(False)]))).all()
+        SyncRecord.object_type.in_([f"{k}@{s.id}" for k in kinds for s in woo_store.woo_stores(False)]))
+        .order_by(SyncRecord.id)).all()
     stores = {s.id: s for s in db.session.scalars(select(Store).where(Store.plugin == PLUGIN))}
     return [(stores.get(r.store_id), r) for r in records if stores.get(r.store_id)]
 

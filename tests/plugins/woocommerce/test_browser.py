@@ -59,3 +59,34 @@ def test_add_store_test_connection_and_sync_products(app, active, sandbox, store
     assert "300 products and 240 variations read" in result and "24 drafts (will not sell)" in result
     assert "GET /wp-json/wc/v3/products" in page.inner_text("#woo-activity")
     shoot(page, "woocommerce-sync-done")
+
+
+@pytest.mark.browser
+def test_cancelling_a_mirrored_order_on_its_page_cancels_it_in_the_store(app, shop, store, warehouse, page,
+                                                                          live_server, sign_in, shoot):
+    from plugins.woocommerce.orders import record_for
+    from wms.plugins.models import Store
+
+    from .test_plugin_orders import enable_mirror, setup_catalog, wms_order
+    setup_catalog(shop, store, warehouse)
+    enable_mirror(shop)
+    order = wms_order(warehouse)
+    jobs(app)
+    woo_id = int(record_for("order", db.session.get(Store, shop.id), order.id).remote_reference)
+    admin = AdminFactory(email="boss@winery.test")
+    db.session.commit()
+
+    sign_in(page, admin.email)
+    page.goto(f"{live_server}/orders/{order.id}")
+    assert "SYNCED" in page.inner_text(".woo-sync")
+    page.fill("#f-cancel-reason", "Customer changed their mind")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#cancel button:has-text('Cancel order')")
+    page.wait_for_selector("#cancel-reason")
+    jobs(app)   # the worker's part
+    page.reload()
+    panel = page.inner_text(".woo-sync")
+    assert "Cancelled in WooCommerce" in panel
+    assert store.order(woo_id)["status"] == "cancelled"
+    assert store.stock_levels(["CAB"])[0]["stock_quantity"] == 20
+    shoot(page, "woocommerce-mirror-cancelled")
