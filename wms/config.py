@@ -18,11 +18,19 @@ def _numbers(env):
     return {key: float(env[key]) if "." in env[key] else int(env[key]) for key in NUMERIC_SETTINGS if env.get(key)}
 
 
+def _backoff(env):
+    """WMS_RETRY_BACKOFF="2,5,10": the seconds before each retry of a failed job (the default schedule
+    waits up to an hour)."""
+    value = env.get("WMS_RETRY_BACKOFF")
+    return {"WMS_RETRY_BACKOFF": tuple(float(part) for part in value.split(","))} if value else {}
+
+
 def from_environment(instance_path):
     """Settings read from WMS_* variables (and REDIS_URL), with working defaults for a laptop."""
     env = os.environ
     return {
         **_numbers(env),
+        **_backoff(env),
         "SECRET_KEY": env.get("WMS_SECRET_KEY"),
         "SQLALCHEMY_DATABASE_URI": env.get("WMS_DATABASE_URL")
         or "sqlite:///" + os.path.join(instance_path, "wms.sqlite"),

@@ -15,18 +15,27 @@ Exactly once, even when the worker dies
 Stale changeFromQuantity
     Shopify refuses a whole call when a row's changeFromQuantity no longer matches (a sale, an edit in
     the Shopify admin). The refused rows are re-read and sent again with the fresh quantity: Absolute
-    still sets the WMS value, Delta adds the same change on top of Shopify's new quantity.
+    still sets the WMS value, Delta adds the same change on top of Shopify's new quantity. When the
+    refusal's answer was lost, the client's retry of the key hears IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED:
+    that call changed nothing either, so every row of it is re-read and sent again under a new key.
 
 Delta baseline
     Delta sends "what changed since the last sync". A product-location pushed for the first time has no
     last sync: its first push only records where both sides stand (Shopify's quantity is kept), and
     every later change is sent.
+
+Delta and the store's own orders
+    Shopify lowers its available when it takes an order; the WMS lowers its own when it reserves that
+    order. So Delta counts from the WMS available plus the units the WMS holds for (or has shipped to)
+    this store's own orders: reserving, shipping or cancelling one of them sends nothing, while an order
+    from anywhere else still moves Shopify. Baselines recorded before this rule counted from the plain
+    available, so a product with such orders then gets one push of those units.
 """
 
 import hashlib
 import json
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from wms.extensions import db
 from wms.plugins import PushResult
@@ -37,6 +46,8 @@ from .client import MAX_ROWS_PER_CALL, ShopifyRejected, StaleQuantity, to_gid
 
 JOURNAL = "shopify_stock_push"
 STALE_RETRIES = 3
+# Shopify's answer to a key whose first call it refused (a stale changeFromQuantity whose answer was lost).
+PREVIOUS_ATTEMPT_FAILED = "IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED"
 REASON = "correction"
 
 
@@ -78,10 +89,12 @@ class Push:
             linked = item.mapping is not None and item.mapping.remote_inventory_id
             (self.items if linked else self.unlinked).append(item)
         self.mode = store.setting("stock_mode") or "delta"
+        self.own = own_order_units(store, [i.product_id for i in self.items]) if self.mode == "delta" else {}
+        self.warehouse_of = {loc.remote_id: loc.warehouse_id for loc in store.locations}
         self.client = connection.client_for(store)
         self.journal = journal_for(store)
         self.results = {}      # level key -> (status, Shopify's quantity, message)
-        self.applied = {}      # level key -> {"target": WMS quantity sent, "remote": Shopify's after}
+        self.applied = {}      # level key -> {"target": quantity counted from, "remote": Shopify's after}
 
     def run(self):
         known = self.recover()
@@ -110,6 +123,10 @@ class Push:
         except ShopifyRejected:  # stale, or refused the first time: a refused call changed nothing
             return {}
         return self.applied_rows(call["rows"], changes)
+
+    def target(self, item):
+        """The quantity this push counts from (see "Delta and the store's own orders")."""
+        return item.quantity + self.own.get((item.product_id, self.warehouse_of.get(item.remote_location_id)), 0)
 
     def baseline(self, item, known):
         """(pushed quantity, remote quantity) this window starts from."""
@@ -141,12 +158,12 @@ class Push:
     def row_for(self, item, pushed, remote):
         base = {"key": item_key(item), "inventory_item_id": to_gid("InventoryItem", item.mapping.remote_inventory_id),
                 "location_id": to_gid("Location", item.remote_location_id), "change_from": remote,
-                "target": item.quantity}
+                "target": self.target(item)}
         if self.mode == "absolute":
             return None if remote == item.quantity else dict(base, quantity=item.quantity)
-        if pushed is None or item.quantity == pushed:
+        if pushed is None or base["target"] == pushed:
             return None  # Delta: the first sight records the baseline; no change, nothing to send
-        return dict(base, delta=item.quantity - pushed)
+        return dict(base, delta=base["target"] - pushed)
 
     def read_levels(self, items):
         """{level key: Shopify's available} for items whose remote quantity we do not know."""
@@ -180,7 +197,10 @@ class Push:
             except StaleQuantity as exc:
                 rows = self.refreshed(rows, exc.items, attempt)
             except ShopifyRejected as exc:
-                rows = self.without_refused(rows, exc)
+                if exc.code == PREVIOUS_ATTEMPT_FAILED:   # that call changed nothing: read all rows again
+                    rows = self.refreshed(rows, [], attempt)
+                else:
+                    rows = self.without_refused(rows, exc)
             else:
                 self.record_applied(rows, changes)
                 return
@@ -261,7 +281,7 @@ class Push:
     def succeed(self, item, remote):
         """Nothing to send: Shopify already holds what it should (or, in Delta, the baseline is set)."""
         self.results[item_key(item)] = ("ok", remote, None)
-        self.applied[item_key(item)] = {"target": item.quantity, "remote": remote}
+        self.applied[item_key(item)] = {"target": self.target(item), "remote": remote}
 
     def succeed_row(self, row, remote):
         self.applied[row["key"]] = {"target": row["target"], "remote": remote}
@@ -283,11 +303,34 @@ class Push:
         for item in self.items:
             status, remote, message = self.results.get(item_key(item), ("failed", None, "Not pushed."))
             results.append(PushResult(item.product_id, item.remote_location_id, status == "ok",
-                                      remote_quantity=remote, message=message))
+                                      remote_quantity=remote, message=message, pushed_quantity=self.target(item)))
         for item in self.unlinked:
             results.append(PushResult(item.product_id, item.remote_location_id, False, message=(
                 "Not linked to a Shopify inventory item: run Sync Products for this store.")))
         return results
+
+
+def own_order_units(store, product_ids):
+    """{(product id, warehouse id): units reserved for or shipped to the store's own orders}."""
+    from wms.core.models import Order, OrderLine, Reservation
+    if not product_ids:
+        return {}
+    reserved = (select(Reservation.product_id, Reservation.warehouse_id, func.sum(Reservation.quantity))
+                .join(OrderLine, OrderLine.id == Reservation.order_line_id)
+                .join(Order, Order.id == OrderLine.order_id)
+                .where(Order.store_id == store.id, Reservation.status == "active",
+                       Reservation.product_id.in_(product_ids))
+                .group_by(Reservation.product_id, Reservation.warehouse_id))
+    shipped = (select(OrderLine.product_id, Order.warehouse_id, func.sum(OrderLine.quantity_shipped))
+               .join(Order, Order.id == OrderLine.order_id)
+               .where(Order.store_id == store.id, OrderLine.quantity_shipped > 0,
+                      OrderLine.product_id.in_(product_ids))
+               .group_by(OrderLine.product_id, Order.warehouse_id))
+    units = {}
+    for statement in (reserved, shipped):
+        for product_id, warehouse_id, quantity in db.session.execute(statement):
+            units[(product_id, warehouse_id)] = units.get((product_id, warehouse_id), 0) + int(quantity or 0)
+    return units
 
 
 def chunks(rows):
@@ -329,14 +372,16 @@ def record_baselines(store):
                        for lv in levels})
     available = {(lv.product_id, lv.warehouse_id): lv.available for lv in db.session.scalars(
         select(WarehouseLevel).where(WarehouseLevel.product_id.in_({m.product_id for m, _ in missing})))}
+    own = own_order_units(store, sorted({m.product_id for m, _ in missing}))
     count = 0
     for mapping, location in missing:
         shopify = remote.get(level_key(mapping.remote_inventory_id, location.remote_id))
         if shopify is None or db.session.get(RemoteLevel, (store.id, mapping.product_id, location.remote_id)):
             continue
-        wms_quantity = max(available.get((mapping.product_id, location.warehouse_id), 0), 0)
+        key = (mapping.product_id, location.warehouse_id)
+        counted_from = max(available.get(key, 0), 0) + own.get(key, 0)
         db.session.add(RemoteLevel(store_id=store.id, product_id=mapping.product_id,
-                                   remote_location_id=location.remote_id, pushed_quantity=wms_quantity,
+                                   remote_location_id=location.remote_id, pushed_quantity=counted_from,
                                    remote_quantity=shopify, status="synced",
                                    message="Delta baseline: Shopify's quantity kept; later changes are sent."))
         count += 1

@@ -156,3 +156,23 @@ def test_a_push_waits_while_another_push_of_the_store_runs(app, warehouse, produ
     run_through_window(app)
     assert remote(sandbox)["levels"] == {f"{products[0].sku}@loc-1": 4}
     assert db.session.get(Store, store.id, populate_existing=True).push_started_at is None
+
+
+def test_a_drain_that_read_the_counter_earlier_never_winds_it_back(app, warehouse, products, active_plugin, sandbox):
+    # Two drains run at once (a worker's sweep and a drain job). One has read the product's counter;
+    # meanwhile the other marks the product and a push records it. The first one's mark must still
+    # leave the product dirty.
+    from wms.jobs import stock_push
+    from wms.plugins.models import StockPushState
+    store = make_store("Shop", sandbox.url, warehouse, products)
+    product_id = products[0].id
+    stock_push.mark_dirty(store, [product_id])
+    db.session.commit()
+    read_earlier = db.session.get(StockPushState, (store.id, product_id))
+    assert read_earlier.change_seq == 1
+    with db.engine.begin() as other_drain:
+        other_drain.execute(StockPushState.__table__.update().values(change_seq=5, pushed_seq=5))
+    stock_push.mark_dirty(store, [product_id])
+    db.session.commit()
+    state = db.session.get(StockPushState, (store.id, product_id), populate_existing=True)
+    assert (state.change_seq, state.pushed_seq) == (6, 5)

@@ -53,16 +53,16 @@ def mark_dirty(store, product_ids, window_seconds=None):
     """Mark products as changed for `store` and open its push window (after `window_seconds`, or the
     store's window by default)."""
     now = utcnow()
-    existing = {s.product_id: s for s in db.session.scalars(select(StockPushState).where(
-        StockPushState.store_id == store.id, StockPushState.product_id.in_(product_ids)))}
-    for product_id in product_ids:
-        state = existing.get(product_id)
-        if state is None:
-            db.session.add(StockPushState(store_id=store.id, product_id=product_id, change_seq=1, pushed_seq=0,
-                                          changed_at=now))
-        else:
-            state.change_seq += 1
-            state.changed_at = now
+    # One statement that adds 1 where the row is: two drains can run at once, and a count read first
+    # and written back later could go below what a push has meanwhile recorded as pushed.
+    table = StockPushState.__table__
+    statement = _insert()(table).on_conflict_do_update(
+        index_elements=["store_id", "product_id"],
+        set_={"change_seq": table.c.change_seq + 1, "changed_at": now})
+    rows = [{"store_id": store.id, "product_id": product_id, "change_seq": 1, "pushed_seq": 0, "changed_at": now}
+            for product_id in product_ids]
+    if rows:
+        db.session.execute(statement, rows)
     open_window(store, window_seconds)
 
 
@@ -168,7 +168,8 @@ def record_results(store, items, results, seen):
         row = {"store_id": store.id, "product_id": item.product_id, "remote_location_id": item.remote_location_id}
         result = by_key.get((item.product_id, item.remote_location_id))
         if result is not None and result.ok:
-            synced.append(dict(row, pushed_quantity=item.quantity, remote_quantity=result.remote_quantity,
+            pushed = item.quantity if result.pushed_quantity is None else result.pushed_quantity
+            synced.append(dict(row, pushed_quantity=pushed, remote_quantity=result.remote_quantity,
                                status="synced", message=None, pushed_at=now))
         else:
             message = result.message if result else "The plugin returned no result for this item."
@@ -188,9 +189,13 @@ def record_results(store, items, results, seen):
     db.session.commit()
 
 
+def _insert():
+    """The dialect's INSERT, which has ON CONFLICT DO UPDATE (the same on SQLite and PostgreSQL)."""
+    return postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
 def _upsert_levels(columns):
-    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(RemoteLevel.__table__)
+    statement = _insert()(RemoteLevel.__table__)
     return statement.on_conflict_do_update(
         index_elements=["store_id", "product_id", "remote_location_id"],
         set_={name: statement.excluded[name] for name in columns})

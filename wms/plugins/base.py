@@ -74,6 +74,7 @@ class PushResult:
     ok: bool
     remote_quantity: int | None = None
     message: str | None = None
+    pushed_quantity: int | None = None   # what the next push counts from, when not the item's quantity
 
 
 class WMSPlugin(ABC):

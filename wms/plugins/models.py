@@ -108,7 +108,7 @@ class RemoteLevel(db.Model):
     store_id = db.Column(db.Integer, db.ForeignKey("store.id"), primary_key=True)
     product_id = db.Column(db.Integer, db.ForeignKey("product.id"), primary_key=True)
     remote_location_id = db.Column(db.String(120), primary_key=True)
-    pushed_quantity = db.Column(db.Integer)   # the WMS available that was pushed (Delta mode counts from it)
+    pushed_quantity = db.Column(db.Integer)   # what Delta counts from: the WMS available pushed (or the plugin's figure)
     remote_quantity = db.Column(db.Integer)   # the remote's available after that push, as far as we know
     pushed_at = db.Column(db.DateTime)
     status = db.Column(db.String(20), nullable=False, default="synced")

@@ -6,12 +6,14 @@ set them too::
 
     POST   /_sandbox/faults   {"kind": "429"|"500"|"hang"|"reset", "count": 3, "path": "/graphql"}
     POST   /_sandbox/faults   {"rate": 0.2, "kinds": ["429", "500", "hang", "reset"], "seed": 7}
+    POST   /_sandbox/faults   {"hang_does_work": true}
     DELETE /_sandbox/faults   clears them
     GET    /_sandbox/calls    {"count": N, "calls": [{"method", "path", "status", "at"}, ...]}
     DELETE /_sandbox/calls    clears the call log
 
-"hang" sleeps ``hang_seconds`` (past any client timeout) before answering 504; "reset" drops
-the connection with no answer.
+"hang" sleeps ``hang_seconds`` (past any client timeout) before answering 504; with
+``hang_does_work`` on, the call is carried out first and only its answer is lost (the remote did the
+work, the client timed out). "reset" drops the connection with no answer.
 """
 
 import json
@@ -38,9 +40,10 @@ class _Fault:
 class FaultInjector:
     """WSGI middleware: answers some calls with a fault instead of passing them on."""
 
-    def __init__(self, app, hang_seconds=15.0):
+    def __init__(self, app, hang_seconds=15.0, hang_does_work=False):
         self.app = app
         self.hang_seconds = hang_seconds
+        self.hang_does_work = hang_does_work
         self._lock = threading.Lock()
         self._queued: list[_Fault] = []
         self._rate = 0.0
@@ -121,6 +124,8 @@ class FaultInjector:
         if kind == "500":
             return _json(start_response, "500 Internal Server Error", {"errors": "Internal error (sandbox fault)"})
         if kind == "hang":
+            if self.hang_does_work:
+                self._run_and_drop_answer(environ)
             self._released.wait(self.hang_seconds)
             return _json(start_response, "504 Gateway Timeout", {"errors": "Timed out (sandbox fault)"})
         sock = environ.get("werkzeug.socket")
@@ -129,6 +134,15 @@ class FaultInjector:
             sock.shutdown(socket.SHUT_RDWR)  # the client sees the connection drop with no answer
         raise ConnectionResetError("sandbox fault: connection reset")
 
+    def _run_and_drop_answer(self, environ):
+        result = self.app(environ, lambda status, headers, exc_info=None: (lambda data: None))
+        try:
+            for _ in result:
+                pass
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+
     def _control(self, environ, start_response):
         method = environ.get("REQUEST_METHOD")
         path = environ.get("PATH_INFO")
@@ -136,7 +150,9 @@ class FaultInjector:
             if method == "POST":
                 body = _read_json(environ)
                 try:
-                    if "rate" in body:
+                    if "hang_does_work" in body:
+                        self.hang_does_work = bool(body["hang_does_work"])
+                    elif "rate" in body:
                         self.set_rate(body["rate"], body.get("kinds", FAULT_KINDS), body.get("seed"))
                     else:
                         self.inject(body["kind"], body.get("count", 1), body.get("path"))
@@ -147,6 +163,7 @@ class FaultInjector:
             with self._lock:
                 queued = [f.__dict__ for f in self._queued]
             return _json(start_response, "200 OK", {"queued": queued, "rate": self._rate,
+                                                    "hang_does_work": self.hang_does_work,
                                                     "served": self.faults_served})
         if path == "/_sandbox/calls":
             if method == "DELETE":
@@ -182,8 +199,8 @@ class SandboxServer:
     ``ssl_context`` is an `ssl.SSLContext` (or a (cert, key) pair) for HTTPS sandboxes.
     """
 
-    def __init__(self, app, host="127.0.0.1", port=0, ssl_context=None, hang_seconds=15.0):
-        self.faults = FaultInjector(app, hang_seconds=hang_seconds)
+    def __init__(self, app, host="127.0.0.1", port=0, ssl_context=None, hang_seconds=15.0, hang_does_work=False):
+        self.faults = FaultInjector(app, hang_seconds=hang_seconds, hang_does_work=hang_does_work)
         self.app = app
         self._server = make_server(host, port, self.faults, threaded=True, ssl_context=ssl_context)
         self.host = host

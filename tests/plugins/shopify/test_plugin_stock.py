@@ -4,11 +4,13 @@ test asserts Shopify's quantities afterwards (read back from the sandbox)."""
 import pytest
 from flask import current_app
 
+from plugins.shopify import orders as shopify_orders
 from plugins.shopify import stock
 from tests.factories import ProductFactory, WarehouseFactory, bin_of
 from tests.framework.conftest import run_jobs, run_through_window
-from wms.core.models import WarehouseLevel
+from wms.core.models import Order, WarehouseLevel
 from wms.core.services import inventory
+from wms.core.services import orders as order_service
 from wms.extensions import db
 from wms.jobs import stock_push
 from wms.plugins.models import RemoteLevel
@@ -194,3 +196,56 @@ def test_items_shopify_does_not_stock_fail_visibly(shopify_active, sandbox, serv
     failed = {r.product_id: r.message for r in db.session.query(RemoteLevel).filter_by(store_id=store.id)}
     assert "Not stocked at this Shopify location" in failed[wine.id]
     assert "run Sync Products" in failed[unmapped.id]
+
+
+def test_delta_mode_does_not_send_the_stores_own_orders_back(shopify_active, sandbox, server, cellar):
+    # Shopify lowers its available for its own order; the WMS reserving, shipping or cancelling that
+    # order must not move Shopify a second time. An order from elsewhere still does.
+    store = connect_store(sandbox, server, warehouses=[cellar], stock_sync=True, stock_mode="delta")
+    wine = ProductFactory()
+    db.session.commit()
+    mapping = map_product(server, store, wine)
+    stock.record_baselines(store)
+    receive(wine, cellar, 10)
+    settle()
+    shop = sandbox.shops[SHOP]
+    with sandbox.lock:
+        shipped, cancelled = (shop.place_order([{"sku": wine.sku, "quantity": n}]) for n in (3, 2))   # Shopify: 5
+    shopify_orders.reconcile_store(store)
+    settle()
+    assert (shopify_available(server, SHOP, mapping), available(wine, cellar)) == (5, 5)
+
+    order_service.ship(db.session.query(Order).filter_by(remote_id=str(shipped.id)).one(), carrier="UPS",
+                       tracking_number="1Z999", auto_pick=True)
+    db.session.commit()
+    with sandbox.lock:
+        shop.cancel_order(cancelled)                                                   # Shopify: 7
+    shopify_orders.reconcile_store(store)
+    settle()
+    assert (shopify_available(server, SHOP, mapping), available(wine, cellar)) == (7, 7)
+
+    order_service.create_order(order_service.OrderInput(lines=[order_service.LineInput(wine.sku, 4)]))
+    db.session.commit()
+    settle()
+    assert (shopify_available(server, SHOP, mapping), available(wine, cellar)) == (3, 3)
+
+
+def test_a_refused_push_whose_answer_was_lost_is_read_again_and_sent(shopify_active, sandbox, server, cellar):
+    store = connect_store(sandbox, server, warehouses=[cellar], stock_sync=True, stock_mode="absolute")
+    wine = ProductFactory()
+    db.session.commit()
+    mapping = map_product(server, store, wine)
+    receive(wine, cellar, 10)
+    settle()
+    # A sale in Shopify the WMS has not heard of: the next push's changeFromQuantity (10) is stale, so
+    # Shopify refuses it; and that answer is lost, so the client sends the call again with its key.
+    location_id = int(store.locations[0].remote_id.rsplit("/", 1)[-1])
+    control_post(server, f"shops/{SHOP}/levels", {"inventory_item_id": mapping.remote_inventory_id.rsplit("/", 1)[-1],
+                                                  "location_id": location_id, "quantity": 8})
+    server.faults.hang_does_work = True
+    server.faults.inject("hang", path=f"/shops/{SHOP}/admin/api")
+    receive(wine, cellar, 5)
+    settle()
+    assert shopify_available(server, SHOP, mapping) == 15
+    level = db.session.get(RemoteLevel, (store.id, wine.id, store.locations[0].remote_id))
+    assert (level.status, level.remote_quantity) == ("synced", 15)
