@@ -48,16 +48,17 @@ CLIENT_ID, CLIENT_SECRET = "wms-bench-app", "shpss_bench_secret"
 INITIAL_STOCK = 50
 
 
-def set_up(server, products, mode, window):
+def set_up(server, products, mode, window, locations=("Napa Cellar", "Sonoma Cellar", "Paso Robles Cellar")):
+    """A connected store with one warehouse per location, `products` products mapped to its variants."""
     state = state_for("shopify")
     state.is_active = True
     state.settings = {"client_id": CLIENT_ID, "app_url": "http://127.0.0.1:5000"}
     state.secrets = encrypt({"client_secret": CLIENT_SECRET})
     sandbox = server.app.sandbox
     shop = sandbox.shops[SHOP]
-    shop.set_locations(["Napa Cellar", "Sonoma Cellar", "Paso Robles Cellar"])
+    shop.set_locations(list(locations))
     shop.seed_catalog(products, stock=0, sku_prefix="BENCH")
-    warehouses = [catalog.create_warehouse(f"W{n}", f"Cellar {n}") for n in range(3)]
+    warehouses = [catalog.create_warehouse(f"W{n}", f"Cellar {n}") for n in range(len(locations))]
     db.session.flush()
     token = sandbox.create_token(SHOP)
     store = Store(plugin="shopify", name="Bench shop", remote_address=f"https://{SHOP}", status="connected",

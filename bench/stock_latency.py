@@ -36,15 +36,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from sqlalchemy import func, select  # noqa: E402
 
 from bench.figures import figure  # noqa: E402
+from bench import shopify_push  # noqa: E402
 from bench.shopify_push import CLIENT_ID, CLIENT_SECRET, SHOP, bins  # noqa: E402
-from plugins.shopify import connection  # noqa: E402
 from plugins.shopify.sandbox import create_app as create_sandbox  # noqa: E402
 from wms import create_app  # noqa: E402
 from wms.core.models import OutboxMessage, Product, WarehouseLevel  # noqa: E402
-from wms.core.services import catalog, inventory  # noqa: E402
+from wms.core.services import inventory  # noqa: E402
 from wms.extensions import db  # noqa: E402
-from wms.plugins.models import ProductMapping, Store, StoreLocation  # noqa: E402
-from wms.plugins.settings import encrypt, state_for  # noqa: E402
+from wms.plugins.models import ProductMapping, Store  # noqa: E402
 from wms.sandbox.harness import SandboxServer  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -58,38 +57,13 @@ PEER = ("frappe/ecommerce_integrations: a scheduled push every `inventory_sync_f
 
 def set_up(server, products, window):
     """One warehouse mapped to the shop's one location, `products` products mapped to its variants."""
-    state = state_for("shopify")
-    state.is_active = True
-    state.settings = {"client_id": CLIENT_ID, "app_url": "http://127.0.0.1:5000"}
-    state.secrets = encrypt({"client_secret": CLIENT_SECRET})
-    sandbox = server.app.sandbox
-    shop = sandbox.shops[SHOP]
-    shop.set_locations(["Napa Cellar"])
-    shop.seed_catalog(products, stock=0, sku_prefix="BENCH")
-    warehouse = catalog.create_warehouse("W0", "Cellar 0")
-    db.session.flush()
-    token = sandbox.create_token(SHOP)
-    store = Store(plugin="shopify", name="Bench shop", remote_address=f"https://{SHOP}", status="connected",
-                  settings={"stock_sync": True, "stock_mode": "absolute", "push_window_seconds": window})
-    db.session.add(store)
-    db.session.flush()
-    connection.remember(store, shop=SHOP, api_base_url=f"{server.url}/shops/{SHOP}")
-    connection.save_credentials(store, {"access_token": token.value, "refresh_token": token.refresh_token,
-                                        "expires_at": token.expires_at})
+    store, warehouses = shopify_push.set_up(server, products, "absolute", window, locations=("Napa Cellar",))
+    shop = server.app.sandbox.shops[SHOP]
     location = next(iter(shop.locations.values()))
-    store.locations.append(StoreLocation(remote_id=f"gid://shopify/Location/{location.id}", remote_name=location.name,
-                                         warehouse_id=warehouse.id, is_default=True,
-                                         shipping_process_id=warehouse.shipping_processes[0].id))
-    level_keys = {}   # product id -> the sandbox's (inventory item id, location id)
-    for variant in shop.variants.values():
-        product = catalog.create_product({"sku": variant.sku, "name": f"Wine {variant.sku}", "retail_price": "20"})
-        db.session.flush()
-        db.session.add(ProductMapping(store_id=store.id, product_id=product.id, remote_sku=variant.sku,
-                                      remote_variant_id=f"gid://shopify/ProductVariant/{variant.id}",
-                                      remote_inventory_id=f"gid://shopify/InventoryItem/{variant.inventory_item_id}"))
-        level_keys[product.id] = (variant.inventory_item_id, location.id)
-    db.session.commit()
-    return warehouse, level_keys
+    items = {f"gid://shopify/InventoryItem/{v.inventory_item_id}": v.inventory_item_id for v in shop.variants.values()}
+    mappings = db.session.scalars(select(ProductMapping).where(ProductMapping.store_id == store.id))
+    level_keys = {m.product_id: (items[m.remote_inventory_id], location.id) for m in mappings}   # product -> sandbox key
+    return warehouses[0], level_keys
 
 
 # -- worker processes (as tests/worker_processes.py starts them) ---------------------------------------

@@ -304,12 +304,15 @@ def mirror_order(store, order):
     return record
 
 
-def mirror_order_job(payload):
+def _for_store_and_order(payload, action):
     store = db.session.get(Store, payload["store_id"])
     order = db.session.get(Order, payload["order_id"])
-    if store is None or order is None or store.plugin != PLUGIN:
-        return
-    mirror_order(store, order)
+    if store is not None and order is not None and store.plugin == PLUGIN:
+        action(store, order)
+
+
+def mirror_order_job(payload):
+    _for_store_and_order(payload, mirror_order)
 
 
 def queue_mirror_cancels(order):
@@ -343,11 +346,7 @@ def cancel_mirror(store, order):
 
 
 def cancel_mirror_job(payload):
-    store = db.session.get(Store, payload["store_id"])
-    order = db.session.get(Order, payload["order_id"])
-    if store is None or order is None or store.plugin != PLUGIN:
-        return
-    cancel_mirror(store, order)
+    _for_store_and_order(payload, cancel_mirror)
 
 
 # -- back (tracking) -------------------------------------------------------------------------------
