@@ -17,7 +17,7 @@ from wms.core.services import orders as order_service
 from wms.extensions import db
 from wms.plugins.models import ProductMapping, Store, WebhookEvent
 
-from . import connection
+from . import connection, stock
 
 RECONCILE_TOPIC = "shopify.reconcile_orders"
 RECONCILE_STORE_TOPIC = "shopify.reconcile_store_orders"
@@ -114,6 +114,13 @@ def current_state(store, delivered):
 
 def upsert_order(store, order, client=None):
     """Create the WMS order once, or bring the existing one up to date. Returns the WMS order or None."""
+    found = _upsert(store, order, client)
+    if found is not None:
+        stock.levels_moved_in_shopify(store, [line.product_id for line in found.lines if line.product_id])
+    return found
+
+
+def _upsert(store, order, client):
     existing = find_order(store, order["remote_id"])
     if existing is not None:
         return update_order(existing, order)

@@ -35,11 +35,11 @@ Delta and the store's own orders
 import hashlib
 import json
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from wms.extensions import db
 from wms.plugins import PushResult
-from wms.plugins.models import SyncRecord
+from wms.plugins.models import RemoteLevel, SyncRecord
 
 from . import connection
 from .client import MAX_ROWS_PER_CALL, ShopifyRejected, StaleQuantity, to_gid
@@ -310,6 +310,28 @@ class Push:
         return results
 
 
+def levels_moved_in_shopify(store, product_ids):
+    """Shopify changed its own available for an order (committed units when it took it, gave them back
+    when it was cancelled). What the WMS last knew of those levels is stale: a push that compared the
+    WMS figure with it could skip a level that is wrong. Forget it, so the next push reads Shopify
+    first, and ask for that push."""
+    from wms.jobs import stock_push
+    if not product_ids or not store.setting("stock_sync"):
+        return
+    db.session.execute(update(RemoteLevel).where(RemoteLevel.store_id == store.id,
+                                                 RemoteLevel.product_id.in_(product_ids))
+                       .values(remote_quantity=None))
+    journal = db.session.scalar(select(SyncRecord).where(
+        SyncRecord.plugin == "shopify", SyncRecord.object_type == JOURNAL, SyncRecord.object_id == store.id))
+    if journal is not None:   # the last push's record of what it left, which a push reads first
+        from wms.plugins.models import ProductMapping
+        moved = {to_gid("InventoryItem", m.remote_inventory_id) for m in db.session.scalars(select(ProductMapping).where(
+            ProductMapping.store_id == store.id, ProductMapping.product_id.in_(product_ids))) if m.remote_inventory_id}
+        applied = (journal.data or {}).get("applied") or {}
+        journal.data = {**journal.data, "applied": {k: v for k, v in applied.items() if k.split("@")[0] not in moved}}
+    stock_push.mark_dirty(store, sorted(set(product_ids)))
+
+
 def own_order_units(store, product_ids):
     """{(product id, warehouse id): units reserved for or shipped to the store's own orders}."""
     from wms.core.models import Order, OrderLine, Reservation
@@ -349,7 +371,7 @@ def record_baselines(store):
     next change is sent in full (run when stock sync is switched on and by the periodic reconciliation).
     Returns how many baselines were recorded."""
     from wms.core.models import WarehouseLevel
-    from wms.plugins.models import ProductMapping, RemoteLevel
+    from wms.plugins.models import ProductMapping
     if store.setting("stock_mode", "delta") != "delta" or not store.setting("stock_sync"):
         return 0
     locations = [loc for loc in store.locations if loc.warehouse_id]

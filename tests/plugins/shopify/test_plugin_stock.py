@@ -249,3 +249,22 @@ def test_a_refused_push_whose_answer_was_lost_is_read_again_and_sent(shopify_act
     assert shopify_available(server, SHOP, mapping) == 15
     level = db.session.get(RemoteLevel, (store.id, wine.id, store.locations[0].remote_id))
     assert (level.status, level.remote_quantity) == ("synced", 15)
+
+
+def test_absolute_mode_corrects_a_level_the_stores_own_order_moved_when_the_wms_ends_where_it_was(
+        shopify_active, sandbox, server, cellar):
+    # Shopify takes 2 for its own order (10 -> 8); before the push, a receipt of 2 brings the WMS back to
+    # the 10 it last pushed. Compared with what the WMS last knew (10) nothing would be sent, and Shopify
+    # would keep 8.
+    store = connect_store(sandbox, server, warehouses=[cellar], stock_sync=True, stock_mode="absolute")
+    wine = ProductFactory()
+    db.session.commit()
+    mapping = map_product(server, store, wine)
+    receive(wine, cellar, 10)
+    settle()
+    with sandbox.lock:
+        sandbox.shops[SHOP].place_order([{"sku": wine.sku, "quantity": 2}])
+    shopify_orders.reconcile_store(store)
+    receive(wine, cellar, 2)
+    settle()
+    assert (shopify_available(server, SHOP, mapping), available(wine, cellar)) == (10, 10)
