@@ -194,7 +194,7 @@ def test_a_refused_export_is_visible_and_can_be_started_again(app, web, store, s
 
 
 def test_a_long_export_is_followed_by_poll_jobs(app, web, store, shop, sandbox):
-    sandbox.config["bulk_operation_seconds"] = 1.0   # the export outlasts the job's own wait
+    sandbox.config["bulk_operation_seconds"] = 3.0   # the export outlasts the job's own wait, even on a busy machine
     app.config.update(SHOPIFY_BULK_WAIT_SECONDS=0.3, SHOPIFY_BULK_POLL_SECONDS=0)
     add_variants(shop, "Cabernet", {"sku": "CAB-1"})
     sync(app, web, store)
