@@ -198,13 +198,18 @@ def test_items_shopify_does_not_stock_fail_visibly(shopify_active, sandbox, serv
     assert "run Sync Products" in failed[unmapped.id]
 
 
+def one_mapped_wine(sandbox, server, cellar, mode):
+    """A store with stock sync on in `mode` and one wine mapped to a Shopify variant."""
+    store = connect_store(sandbox, server, warehouses=[cellar], stock_sync=True, stock_mode=mode)
+    wine = ProductFactory()
+    db.session.commit()
+    return store, wine, map_product(server, store, wine)
+
+
 def test_delta_mode_does_not_send_the_stores_own_orders_back(shopify_active, sandbox, server, cellar):
     # Shopify lowers its available for its own order; the WMS reserving, shipping or cancelling that
     # order must not move Shopify a second time. An order from elsewhere still does.
-    store = connect_store(sandbox, server, warehouses=[cellar], stock_sync=True, stock_mode="delta")
-    wine = ProductFactory()
-    db.session.commit()
-    mapping = map_product(server, store, wine)
+    store, wine, mapping = one_mapped_wine(sandbox, server, cellar, "delta")
     stock.record_baselines(store)
     receive(wine, cellar, 10)
     settle()
@@ -231,10 +236,7 @@ def test_delta_mode_does_not_send_the_stores_own_orders_back(shopify_active, san
 
 
 def test_a_refused_push_whose_answer_was_lost_is_read_again_and_sent(shopify_active, sandbox, server, cellar):
-    store = connect_store(sandbox, server, warehouses=[cellar], stock_sync=True, stock_mode="absolute")
-    wine = ProductFactory()
-    db.session.commit()
-    mapping = map_product(server, store, wine)
+    store, wine, mapping = one_mapped_wine(sandbox, server, cellar, "absolute")
     receive(wine, cellar, 10)
     settle()
     # A sale in Shopify the WMS has not heard of: the next push's changeFromQuantity (10) is stale, so
@@ -256,10 +258,7 @@ def test_absolute_mode_corrects_a_level_the_stores_own_order_moved_when_the_wms_
     # Shopify takes 2 for its own order (10 -> 8); before the push, a receipt of 2 brings the WMS back to
     # the 10 it last pushed. Compared with what the WMS last knew (10) nothing would be sent, and Shopify
     # would keep 8.
-    store = connect_store(sandbox, server, warehouses=[cellar], stock_sync=True, stock_mode="absolute")
-    wine = ProductFactory()
-    db.session.commit()
-    mapping = map_product(server, store, wine)
+    store, wine, mapping = one_mapped_wine(sandbox, server, cellar, "absolute")
     receive(wine, cellar, 10)
     settle()
     with sandbox.lock:
